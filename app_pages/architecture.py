@@ -1,0 +1,59 @@
+"""Architecture: diagrams of the network and a plain-words guide to every layer."""
+
+import pandas as pd
+import streamlit as st
+
+from app_pages import ui
+from fashion_viz.diagrams import layered_diagram
+from fashion_viz.figures import architecture_figure
+from fashion_viz.layer_guide import describe_layers, shape_text
+
+
+@st.cache_resource(show_spinner="Drawing the diagram…", max_entries=6)
+def cached_diagram(path: str, mtime: float):
+    return layered_diagram(ui._load_model(path, mtime).model)
+
+
+loaded = ui.require_model()
+model = loaded.model
+infos = describe_layers(model)
+total = model.count_params()
+
+st.title("Architecture")
+st.markdown(
+    f"Ten layers turn a 28x28 grayscale picture into ten class probabilities. Two convolution blocks find visual features, "
+    f"a dense layer combines them, and a softmax layer gives the answer. **{total:,} parameters** in all, "
+    f"{sum(i.params for i in infos if i.kind == 'dense'):,} of them in the first dense layer."
+)
+
+path = ui.model_path()
+st.subheader("Layered view (visualkeras)")
+st.image(cached_diagram(str(path), ui._mtime(path)), caption="Each block is one layer's output; its size follows the output's size (log scale). Colours: layer type.", width="stretch")
+
+st.subheader("Interactive diagram")
+st.caption("Hover a block for its input and output shapes, how its parameters are counted and its receptive field.")
+ui.show_figure(architecture_figure(infos), "architecture_diagram")
+
+st.subheader("Summary")
+table = pd.DataFrame(
+    [
+        {
+            "layer": i.name,
+            "type": i.type_name,
+            "input shape": shape_text(i.input_shape),
+            "output shape": shape_text(i.output_shape),
+            "parameters": i.params,
+            "receptive field": f"{i.receptive_field}x{i.receptive_field}" if i.receptive_field else "whole image",
+        }
+        for i in infos
+    ]
+)
+st.dataframe(table, hide_index=True, width="stretch")
+st.markdown(f"**Total parameters: {total:,}** (all trainable; dropout, pooling and flatten have none).")
+
+st.subheader("What each layer does")
+for info in infos:
+    with st.expander(f"{info.index + 1}. {info.name}: {info.title} → {shape_text(info.output_shape)}", expanded=info.index == 0):
+        st.markdown(info.explanation)
+        st.caption(f"Parameters: {info.params_formula}")
+st.page_link(ui.PAGES["explorer"], label="See each layer at work on a picture in the Explorer", icon=":material/arrow_forward:")

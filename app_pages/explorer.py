@@ -1,0 +1,181 @@
+"""Explorer: follow one picture through every layer of the network."""
+
+import numpy as np
+import streamlit as st
+
+from app_pages import ui
+from fashion_viz import CLASS_NAMES
+from fashion_viz.activations import conv_kernels
+from fashion_viz.figures import (
+    image_figure,
+    kernel_mosaic,
+    layer_output_figure,
+    mosaic_channel_at,
+    probability_chart,
+    single_map_figure,
+)
+from fashion_viz.layer_guide import describe_layers, shape_text
+
+loaded = ui.require_model()
+extractor = ui.current_extractor()
+infos = describe_layers(loaded.model)
+names = [info.name for info in infos]
+
+st.title("Explorer")
+st.caption("Choose a picture, then step through the layers: each shows what that layer makes of the picture.")
+
+pick, picture, chart = st.columns([2, 1.2, 2.6])
+with pick:
+    chosen = ui.image_picker("explorer")
+if chosen is None:
+    st.info("Upload a photo of a garment (or choose another input) to start.")
+    st.stop()
+
+activations = extractor(chosen.image)
+with picture:
+    ui.show_figure(image_figure(chosen.image, f"Input: {chosen.caption}", height=300), "explorer_input")
+with chart:
+    ui.show_figure(probability_chart(activations.probabilities, chosen.label), "explorer_probabilities")
+    ui.warn_if_unsure(chosen, activations.probabilities)
+if chosen.prepared is not None and len(chosen.prepared.stages) > 1:
+    with st.expander("How the upload became a 28x28 picture", expanded=True):
+        ui.show_pipeline_stages(chosen.prepared)
+if chosen.test_index is not None:
+    st.caption(f"Share this view: the link now ends in `?image={chosen.test_index}`.")
+
+# ------------------------------------------------------------ layer stepper
+st.divider()
+st.subheader("Step through the layers")
+if st.session_state.get("explorer_layer") not in names:
+    # The layer survives page switches in "layer_index" (widget state is dropped when the page is left).
+    st.session_state["explorer_layer"] = names[min(st.session_state.get("layer_index", 0), len(names) - 1)]
+
+
+def _step(delta: int) -> None:
+    index = int(np.clip(names.index(st.session_state["explorer_layer"]) + delta, 0, len(names) - 1))
+    st.session_state["explorer_layer"] = names[index]
+
+
+index = names.index(st.session_state["explorer_layer"])
+st.session_state["layer_index"] = index
+back, where, forward = st.columns([1, 4, 1], vertical_alignment="center")
+back.button("Previous", on_click=_step, args=(-1,), disabled=index == 0, icon=":material/arrow_back:", width="stretch")
+where.markdown(
+    f"<div style='text-align:center'>Layer <b>{index + 1}</b> of {len(names)}: {infos[index].title}</div>",
+    unsafe_allow_html=True,
+)
+forward.button(
+    "Next", on_click=_step, args=(1,), disabled=index == len(names) - 1, icon=":material/arrow_forward:", width="stretch"
+)
+st.segmented_control(
+    "Layer (input → output)",
+    options=names,
+    key="explorer_layer",
+    required=True,
+    format_func=lambda n: f"{names.index(n) + 1} {n}",
+    width="stretch",
+    wrap=True,
+    label_visibility="collapsed",
+)
+
+info = infos[index]
+output = activations.layers[index]
+
+figure_column, text_column = st.columns([3, 1.25])
+with text_column:
+    st.markdown(f"#### {index + 1}. {info.name}: {info.title}")
+    st.markdown(f"**In:** {shape_text(info.input_shape)} → **out:** {shape_text(info.output_shape)}")
+    st.markdown(info.explanation)
+    st.caption(f"Parameters: {info.params_formula}")
+    if output.is_spatial:
+        live = int((output.values.reshape(-1, output.values.shape[-1]).max(axis=0) > 0).sum())
+        st.caption(f"For this picture {live} of {output.values.shape[-1]} maps respond somewhere (the rest stay at zero).")
+
+with figure_column:
+    channel = None
+    if output.is_spatial:
+        channels = output.values.shape[-1]
+        scale_choice, channel_choice = st.columns(2)
+        shared = scale_choice.radio(
+            "Colour scale",
+            ["one scale for all maps", "each map its own scale"],
+            horizontal=True,
+            key="explorer_scale",
+            help="One scale lets you compare how strongly maps respond; per-map scales show the pattern of weak maps too.",
+        ) == "one scale for all maps"
+        strongest = np.argsort(output.values.reshape(-1, channels).max(axis=0))[::-1]
+        saved = st.session_state.get("channel_index", int(strongest[0]))
+        channel = channel_choice.selectbox(
+            "Channel to see large (or click a map)",
+            range(channels),
+            index=min(saved, channels - 1),
+            key=f"explorer_channel_{info.name}",
+        )
+        st.session_state["channel_index"] = channel
+        event = ui.show_figure(
+            layer_output_figure(output, info, shared_scale=shared, highlight=channel),
+            f"explorer_layer_{info.name}",
+            on_select="rerun",
+            selection_mode="points",
+        )
+        points = (event or {}).get("selection", {}).get("points", []) if event else []
+        if points:
+            clicked = mosaic_channel_at(output.values.shape, points[0].get("x", -1), points[0].get("y", -1))
+            if clicked is not None and clicked != channel:
+                st.session_state["channel_index"] = clicked
+                st.session_state[f"explorer_channel_{info.name}"] = clicked
+                st.rerun()
+    else:
+        ui.show_figure(layer_output_figure(output, info), f"explorer_layer_{info.name}")
+
+if channel is not None:
+    st.markdown(f"##### Channel {channel} of {info.name}, large")
+    left, middle, right = st.columns(3)
+    with left:
+        ui.show_figure(image_figure(chosen.image, "The input", height=320), "explorer_detail_input")
+    with middle:
+        values = output.values[:, :, channel]
+        ui.show_figure(single_map_figure(values, f"{info.name} channel {channel} (max {values.max():.2f})", height=320), "explorer_detail_map")
+    with right:
+        top = np.argsort(output.values.reshape(-1, output.values.shape[-1]).max(axis=0))[::-1][:8]
+        st.markdown("**Strongest channels for this picture**")
+        st.markdown(", ".join(f"`{int(k)}`" for k in top))
+        st.caption(
+            "Bright pixels in a map are places where that channel's pattern appears in the picture. "
+            "Pooling and dropout keep each channel, so channel k here comes from filter k of the convolution before."
+        )
+
+# ------------------------------------------------------------ filters
+conv_layers = [i for i in infos if i.kind == "conv"]
+if conv_layers:
+    st.divider()
+    st.subheader("Filter weights")
+    st.caption(
+        "What each convolution filter multiplies the picture by. Orange weights reward brightness under them, blue weights "
+        "punish it, white is about zero; the colour scale is centred on zero."
+    )
+    names_conv = [i.name for i in conv_layers]
+    default = info.name if info.kind == "conv" else names_conv[0]
+    layer_name = st.radio("Convolution layer", names_conv, index=names_conv.index(default), horizontal=True, key=f"explorer_filters_{default}")
+    kernels = conv_kernels(loaded.model, layer_name)
+    in_channels = kernels.shape[2]
+    input_channel = None
+    if in_channels > 1:
+        pick_in = st.selectbox(
+            f"Input channel ({in_channels} maps of the layer before feed each filter)",
+            ["mean over all input channels"] + [f"input channel {k}" for k in range(in_channels)],
+            key=f"explorer_filter_in_{layer_name}",
+        )
+        input_channel = None if pick_in.startswith("mean") else int(pick_in.rsplit(" ", 1)[1])
+    highlight = channel if (channel is not None and layer_name == info.name) else None
+    title = f"{layer_name}: {kernels.shape[3]} filters of {kernels.shape[0]}x{kernels.shape[1]}" + (
+        "" if in_channels == 1 else (" (mean over input channels)" if input_channel is None else f", weights on input channel {input_channel}")
+    )
+    ui.show_figure(kernel_mosaic(kernels, title, input_channel=input_channel, highlight=highlight), f"explorer_kernels_{layer_name}")
+
+with st.sidebar:
+    st.markdown("### This picture")
+    top_class = activations.predicted_class
+    st.markdown(f"Prediction: **{CLASS_NAMES[top_class]}** ({activations.probabilities[top_class]:.1%})")
+    if chosen.label is not None:
+        st.markdown(f"True label: **{CLASS_NAMES[chosen.label]}** {'✓' if chosen.label == top_class else '✗'}")

@@ -1,0 +1,55 @@
+"""Home: what this is, the model's status, a quick classify, the way in."""
+
+import streamlit as st
+
+from app_pages import ui
+from fashion_viz.figures import image_figure, probability_chart
+
+st.title("fashion-viz: see inside a CNN")
+st.markdown(
+    "A small convolutional neural network has learned to tell ten kinds of clothing apart from 28x28 grayscale pictures "
+    "(Fashion-MNIST). Pick a picture or upload a photo and follow it through every layer: what each filter looks for, what "
+    "each layer makes of the picture, and why the model decides what it does."
+)
+
+loaded, error = ui.current_model()
+status, links = st.columns([3, 2])
+with status:
+    if loaded is None:
+        st.error(f"The model could not be loaded. {error}")
+        st.page_link(ui.PAGES["train"], label="Train a new model", icon=":material/model_training:")
+    else:
+        card = loaded.card
+        accuracy = card.get("test_accuracy")
+        a, b, c = st.columns(3)
+        a.metric("Test accuracy", f"{accuracy:.2%}" if accuracy is not None else "unknown", help="On the 10,000 Fashion-MNIST test images")
+        b.metric("Parameters", f"{loaded.model.count_params():,}")
+        c.metric("Model", "shipped" if loaded.shipped else "trained here")
+        st.caption(
+            f"Loaded from `{loaded.path.name}` (checksum verified against its model card) · trained "
+            f"{card.get('epochs_run', '?')} epochs in {card.get('training_seconds', 0):.0f} s · "
+            f"data: {'full Fashion-MNIST on this server' if ui.dataset() is not None else 'embedded sample only'}"
+        )
+with links:
+    st.markdown("**Where to go**")
+    st.page_link(ui.PAGES["explorer"], label="Explorer: step through the layers with one picture", icon=":material/layers:")
+    st.page_link(ui.PAGES["architecture"], label="Architecture: the network and what each layer does", icon=":material/account_tree:")
+    st.page_link(ui.PAGES["evaluate"], label="Evaluate: where the model goes wrong", icon=":material/analytics:")
+    st.page_link(ui.PAGES["train"], label="Train: train your own copy and watch it learn", icon=":material/model_training:")
+
+if loaded is not None:
+    st.subheader("Quick classify")
+    pick, picture, chart = st.columns([2, 1, 3])
+    with pick:
+        chosen = ui.image_picker("home", sources=("Sample gallery", "Upload a photo"))
+    if chosen is not None:
+        activations = ui.current_extractor()(chosen.image)
+        with picture:
+            ui.show_figure(image_figure(chosen.image, "What the model sees", height=280), "home_image")
+        with chart:
+            ui.show_figure(probability_chart(activations.probabilities, chosen.label), "home_probabilities")
+        ui.warn_if_unsure(chosen, activations.probabilities)
+        if chosen.prepared is not None and len(chosen.prepared.stages) > 1:
+            with st.expander("How the upload became a 28x28 picture", expanded=True):
+                ui.show_pipeline_stages(chosen.prepared)
+        st.page_link(ui.PAGES["explorer"], label="Open this picture in the Explorer", icon=":material/arrow_forward:")

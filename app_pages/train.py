@@ -1,0 +1,107 @@
+"""Train: train the seed model from the browser and watch it learn."""
+
+import time
+
+import streamlit as st
+
+from app_pages import ui
+from fashion_viz.jobs import TrainingJobs
+from fashion_viz.model import trained_models_dir
+from fashion_viz.training import TrainConfig
+from fashion_viz.figures import training_curves
+
+
+@st.cache_resource
+def training_jobs() -> TrainingJobs:
+    """One coordinator per server: at most one training job runs at a time."""
+    return TrainingJobs(models_dir=trained_models_dir())
+
+
+st.title("Train")
+st.markdown(
+    "Train a fresh copy of the same network on the 60,000 Fashion-MNIST training pictures (5,000 held out for validation) "
+    "and watch the loss fall and the accuracy rise. The shipped model is never overwritten: the new one is saved under a new "
+    "name in `models/`, checked, and you choose whether to use it."
+)
+data = ui.dataset()
+if data is None:
+    ui.explain_missing_dataset("Training")
+    st.stop()
+
+jobs = training_jobs()
+defaults = TrainConfig()
+session_id = st.session_state.setdefault("session_id", f"{time.time_ns():x}")
+
+with st.form("train_settings", border=True):
+    a, b, c, d = st.columns(4)
+    epochs = a.number_input("Epochs", min_value=1, max_value=100, value=10, help=f"The shipped model used {defaults.epochs}.")
+    batch_size = b.select_slider("Batch size", options=[32, 64, 128, 256, 512], value=defaults.batch_size)
+    learning_rate = c.select_slider("Peak learning rate", options=[3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3], value=defaults.learning_rate, format_func=lambda v: f"{v:g}")
+    train_limit = d.select_slider(
+        "Training images",
+        options=[5_000, 10_000, 20_000, 30_000, 60_000],
+        value=60_000,
+        format_func=lambda v: f"{v:,}",
+        help="Fewer images train faster and score lower.",
+    )
+    started = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", disabled=jobs.snapshot().running)
+if started:
+    config = TrainConfig(
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        learning_rate=float(learning_rate),
+        train_limit=None if train_limit == 60_000 else int(train_limit),
+    )
+    if not jobs.start(data, config, owner=session_id):
+        st.warning("Another training run is already in progress on this server; wait for it to finish.")
+
+
+@st.fragment(run_every=1.0)
+def progress_panel() -> None:
+    job = jobs.snapshot()
+    if job.state == "idle":
+        st.caption("No training has run on this server since it started.")
+        return
+    mine = job.owner == session_id
+    if job.running:
+        who = "Your training run" if mine else "Someone else's training run"
+        epoch = min(job.epoch + 1, job.config.epochs)
+        st.progress(job.fraction, text=f"{who}: epoch {epoch} of {job.config.epochs}, batch {job.step} of {job.steps_per_epoch}")
+        if mine and job.state == "running":
+            if st.button("Cancel training", icon=":material/stop:"):
+                jobs.cancel()
+                st.rerun()
+        elif job.state == "cancelling":
+            st.caption("Cancelling after the current batch…")
+        elif not mine:
+            st.caption("Only one training run can go at a time on this server; you can watch this one.")
+    elif job.state == "done":
+        st.success(f"Training finished in {job.finished - job.started:.0f} s: test accuracy **{job.test_accuracy:.2%}** on the 10,000 test images. Saved as `{job.model_path.name}`.")
+        if str(ui.model_path()) == str(job.model_path):
+            st.caption("You are using this model now.")
+        elif st.button("Use this model in the app", type="primary", icon=":material/check:"):
+            st.session_state["model_path"] = str(job.model_path)
+            st.rerun(scope="app")
+    elif job.state == "cancelled":
+        st.info("Training was cancelled; nothing was saved.")
+    elif job.state == "failed":
+        st.error(f"Training failed: {job.error}")
+    if job.history:
+        last = job.history[-1]
+        cols = st.columns(4)
+        cols[0].metric("Training loss", f"{last.loss:.3f}")
+        cols[1].metric("Training accuracy", f"{last.accuracy:.2%}")
+        cols[2].metric("Validation accuracy", f"{last.val_accuracy:.2%}")
+        cols[3].metric("Seconds per epoch", f"{last.seconds:.1f}")
+        history = [vars(r) for r in job.history]
+        left, right = st.columns(2)
+        with left:
+            ui.show_figure(training_curves(history, "loss", "Loss per epoch (lower is better)"), "train_loss")
+        with right:
+            ui.show_figure(training_curves(history, "accuracy", "Accuracy per epoch"), "train_accuracy")
+        st.caption("Training accuracy is measured with dropout and augmentation switched on, so it sits below the validation accuracy.")
+    elif job.running:
+        st.caption("The curves appear after the first epoch.")
+
+
+progress_panel()

@@ -1,0 +1,114 @@
+"""Every layer's output for an image, from one compiled call.
+
+A multi-output ``keras.Model`` over the served model's layers, wrapped in a
+``tf.function`` with a fixed input signature: one trace, then about a
+millisecond per image. Gradient-based explanations (saliency, Grad-CAM) can reuse
+:meth:`ActivationExtractor.multi_output_model` under a ``GradientTape``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from fashion_viz import IMAGE_SIZE
+from fashion_viz.layer_guide import layer_kind
+
+
+@dataclass(frozen=True)
+class LayerOutput:
+    """One layer's output for one image (batch axis removed)."""
+
+    name: str
+    kind: str
+    values: np.ndarray  # (h, w, c) for spatial layers, (n,) for vectors
+
+    @property
+    def is_spatial(self) -> bool:
+        return self.values.ndim == 3
+
+
+@dataclass(frozen=True)
+class Activations:
+    """All layer outputs for one image, in layer order, and the class probabilities."""
+
+    image: np.ndarray  # (28, 28) uint8, what the model saw
+    layers: tuple[LayerOutput, ...]
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self.layers[-1].values
+
+    @property
+    def predicted_class(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    def layer(self, name: str) -> LayerOutput:
+        for output in self.layers:
+            if output.name == name:
+                return output
+        raise KeyError(f"no layer named {name!r}; layers are {[o.name for o in self.layers]}")
+
+
+def as_model_batch(images: np.ndarray) -> np.ndarray:
+    """uint8 (28, 28) or (n, 28, 28) -> float32 (n, 28, 28, 1) scaled to [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim == 2:
+        images = images[None]
+    if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"expected 28x28 images, got an array of shape {images.shape}")
+    return (images.astype(np.float32) / 255.0)[..., None]
+
+
+class ActivationExtractor:
+    """Compiled extractor of every layer's activations for a model (read-only use of the model)."""
+
+    def __init__(self, model):
+        import keras
+
+        self.model = model
+        self.layer_names = tuple(layer.name for layer in model.layers)
+        self.layer_kinds = tuple(layer_kind(layer) for layer in model.layers)
+        self.multi_output_model = keras.Model(model.inputs[0], [layer.output for layer in model.layers])
+        self._compiled = None
+        self._lock = threading.Lock()
+
+    def _function(self):
+        """The traced call, created on first use (tracing costs ~0.3 s, so not at import)."""
+        if self._compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    import tensorflow as tf
+
+                    multi = self.multi_output_model
+                    compiled = tf.function(
+                        lambda x: multi(x, training=False),
+                        input_signature=[tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.float32)],
+                    )
+                    compiled.get_concrete_function()
+                    self._compiled = compiled
+        return self._compiled
+
+    def batch(self, images: np.ndarray) -> list[np.ndarray]:
+        """Activations for a batch: one array per layer, each with the batch axis first."""
+        outputs = self._function()(as_model_batch(images))
+        return [np.asarray(out) for out in outputs]
+
+    def __call__(self, image: np.ndarray) -> Activations:
+        """Activations for one 28x28 uint8 image."""
+        outputs = self.batch(image)
+        layers = tuple(
+            LayerOutput(name, kind, out[0]) for name, kind, out in zip(self.layer_names, self.layer_kinds, outputs)
+        )
+        return Activations(image=np.asarray(image), layers=layers)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """(n, 10) class probabilities, the same numbers the layer view shows."""
+        return self.batch(images)[-1]
+
+
+def conv_kernels(model, layer_name: str) -> np.ndarray:
+    """The kernel of a Conv2D layer, (kh, kw, in_channels, filters)."""
+    return np.asarray(model.get_layer(layer_name).get_weights()[0])

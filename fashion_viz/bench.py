@@ -1,0 +1,258 @@
+"""``python -m fashion_viz bench``: the speed and size figures, each against its baseline in the same run.
+
+Every figure is the median of several runs after a warm-up. Training figures
+need the dataset; browser figures need Chromium and Playwright (they are
+reported as null with a reason otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+TARGETS = {
+    "train_ratio": ("<=", 0.6),
+    "activations_ms": ("<=", 2.0),
+    "figures_ms": ("<=", 20.0),
+    "payload_kb": ("<=", 400.0),
+    "rerun_ms": ("<=", 100.0),
+    "upload_to_chart_ms": ("<=", 1000.0),
+    "cold_start_s": ("<=", 6.0),
+}
+
+
+def median_time(fn, repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_training(data, repeats: int = 3) -> dict:
+    """One epoch of the project's training vs plain ``model.fit`` on numpy arrays, same process."""
+    import keras
+
+    from fashion_viz.model import build_model
+    from fashion_viz.training import TrainConfig, compile_training_model, make_dataset
+
+    config = TrainConfig()
+    x_float = (data.x_train.astype(np.float32) / 255.0)[..., None]
+    y = np.asarray(data.y_train)
+
+    baseline = build_model()
+    baseline.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    baseline_epoch = median_time(lambda: baseline.fit(x_float, y, batch_size=128, epochs=1, verbose=0), repeats)
+
+    steps = len(y) // config.batch_size
+    model, _, bf16 = compile_training_model(config, steps)
+    dataset = make_dataset(data.x_train, y, config.batch_size, shuffle=True, augment=config.augment, seed=0, flip=config.flip)
+    ours = median_time(lambda: model.fit(dataset, epochs=1, verbose=0, shuffle=False), repeats)
+    keras.backend.clear_session()
+    return {
+        "train_epoch_s": round(ours, 2),
+        "baseline_epoch_s": round(baseline_epoch, 2),
+        "train_ratio": round(ours / baseline_epoch, 3),
+        "train_setup": f"batch {config.batch_size}, steps_per_execution {config.steps_per_execution}, {'bfloat16' if bf16 else 'float32'}, tf.data cache+prefetch",
+    }
+
+
+def figures_for_view(activations, infos, model, layer_index: int) -> list:
+    """Every figure the Explorer shows for one image with one layer selected."""
+    from fashion_viz.activations import conv_kernels
+    from fashion_viz.figures import image_figure, kernel_mosaic, layer_output_figure, probability_chart, single_map_figure
+
+    output, info = activations.layers[layer_index], infos[layer_index]
+    figures = [probability_chart(activations.probabilities, 0), image_figure(activations.image, "input"), layer_output_figure(output, info, highlight=0)]
+    if output.is_spatial:
+        figures.append(single_map_figure(output.values[:, :, 0], "channel"))
+    conv = info.name if info.kind == "conv" else "conv1"
+    figures.append(kernel_mosaic(conv_kernels(model, conv), "filters"))
+    return figures
+
+
+def bench_explorer(repeats: int = 200) -> dict:
+    """Activations, figure building and payload for the Explorer's views."""
+    from fashion_viz.activations import ActivationExtractor, as_model_batch
+    from fashion_viz.data import load_sample
+    from fashion_viz.layer_guide import describe_layers
+    from fashion_viz.model import load_checked_model
+
+    loaded = load_checked_model()
+    extractor = ActivationExtractor(loaded.model)
+    images = load_sample().images
+    counter = iter(range(10**9))
+    activations_s = median_time(lambda: extractor(images[next(counter) % len(images)]), repeats, warmup=5)
+    predict_s = median_time(lambda: loaded.model.predict(as_model_batch(images[0]), verbose=0), 20, warmup=2)
+
+    infos = describe_layers(loaded.model)
+    activations = extractor(images[0])
+    per_view_ms, payload_kb = [], []
+    for layer_index in range(len(infos)):
+        seconds = median_time(lambda: figures_for_view(activations, infos, loaded.model, layer_index), 15, warmup=2)
+        per_view_ms.append(seconds * 1000)
+        payload_kb.append(sum(len(fig.to_json()) for fig in figures_for_view(activations, infos, loaded.model, layer_index)) / 1024)
+    heaviest = int(np.argmax(per_view_ms))
+    return {
+        "activations_ms": round(activations_s * 1000, 3),
+        "baseline_predict_ms": round(predict_s * 1000, 2),
+        "figures_ms": round(max(per_view_ms), 2),
+        "figures_view": infos[heaviest].name,
+        "payload_kb": round(max(payload_kb), 1),
+        "payload_view": infos[int(np.argmax(payload_kb))].name,
+    }
+
+
+def bench_rerun(photos: int = 8) -> dict:
+    """Server-side time of one Explorer interaction: upload a new photo, run the page (AppTest)."""
+    from streamlit.testing.v1 import AppTest
+
+    from fashion_viz.data import load_sample
+    from fashion_viz.preprocessing import png_bytes
+
+    sample = load_sample()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/explorer.py")
+    at.run()
+    at.radio(key="explorer_source").set_value("Upload a photo").run()
+    times = []
+    for i in range(photos + 2):
+        upload = png_bytes(sample.images[(i * 23) % len(sample.images)])
+        at.get("file_uploader")[0].set_value((f"photo{i}.png", upload, "image/png"))
+        start = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - start)
+        if at.exception:
+            raise RuntimeError(f"the Explorer raised: {at.exception[0].message}")
+    return {"rerun_ms": round(statistics.median(times[2:]) * 1000, 1)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_server() -> dict:
+    """Cold start to the first page's content, upload-to-chart in Chromium, and the server's memory."""
+    if not os.path.exists(CHROMIUM):
+        return {"cold_start_s": None, "upload_to_chart_ms": None, "rss_mb": None, "server_note": "Chromium not installed"}
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"cold_start_s": None, "upload_to_chart_ms": None, "rss_mb": None, "server_note": "Playwright not installed"}
+    import tempfile
+
+    from fashion_viz.data import load_sample
+    from fashion_viz.preprocessing import png_bytes
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        start = time.perf_counter()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            while True:
+                try:
+                    page.goto(url, timeout=2_000)
+                    break
+                except Exception:  # noqa: BLE001 - server not listening yet
+                    if time.perf_counter() - start > 60:
+                        raise
+                    time.sleep(0.05)
+            page.wait_for_selector("[data-testid='stPlotlyChart'] .gtitle", timeout=60_000)
+            cold = time.perf_counter() - start
+            page.goto(f"{url}/explorer")
+            page.wait_for_selector("[data-test-script-state='notRunning']", timeout=60_000)
+            page.get_by_text("Upload a photo", exact=True).click()
+            page.wait_for_selector("input[type='file']", timeout=60_000)
+            sample = load_sample()
+            times = []
+            with tempfile.TemporaryDirectory() as tmp:
+                for i in range(6):
+                    path = Path(tmp) / f"photo{i}.png"
+                    path.write_bytes(png_bytes(sample.images[i * 31 % len(sample.images)]))
+                    marker = f"Input: upload: photo{i}.png"
+                    t0 = time.perf_counter()
+                    page.locator("input[type='file']").set_input_files(str(path))
+                    page.wait_for_function(
+                        """m => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")].some(t => t.textContent === m)""",
+                        arg=marker,
+                        timeout=30_000,
+                    )
+                    times.append(time.perf_counter() - t0)
+            for name in ("architecture", "train", "evaluate", ""):
+                page.goto(f"{url}/{name}")
+                page.wait_for_selector("[data-test-script-state='notRunning']", timeout=60_000)
+            rss = _rss_mb(server.pid)
+        finally:
+            browser.close()
+            server.terminate()
+            server.wait(10)
+    return {"cold_start_s": round(cold, 2), "upload_to_chart_ms": round(statistics.median(times[1:]) * 1000, 1), "rss_mb": round(rss, 1)}
+
+
+def check_targets(results: dict) -> dict:
+    verdicts = {}
+    for key, (_, limit) in TARGETS.items():
+        value = results.get(key)
+        verdicts[key] = None if value is None else bool(value <= limit)
+    return verdicts
+
+
+def run_benchmarks(quick: bool = False, as_json: bool = False) -> int:
+    results: dict = {"date": time.strftime("%Y-%m-%d"), "cpu_count": os.cpu_count(), "quick": quick}
+    if not quick:
+        from fashion_viz.data import DatasetError, load_fashion_mnist
+
+        try:
+            results.update(bench_training(load_fashion_mnist(allow_download=False)))
+        except DatasetError as exc:
+            results["train_note"] = str(exc)
+    results.update(bench_explorer())
+    results.update(bench_rerun())
+    results.update(bench_server())
+    results["targets_met"] = check_targets(results)
+    if as_json:
+        print(json.dumps(results))
+    else:
+        width = max(map(len, results))
+        for key, value in results.items():
+            if key == "targets_met":
+                continue
+            target = TARGETS.get(key)
+            verdict = results["targets_met"].get(key)
+            mark = "" if target is None or verdict is None else f"   (target {target[0]} {target[1]:g}: {'met' if verdict else 'NOT met'})"
+            print(f"{key:<{width}}  {value}{mark}")
+    return 0

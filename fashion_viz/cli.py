@@ -1,0 +1,261 @@
+"""``python -m fashion_viz``: train, evaluate, predict, info (and bench).
+
+Errors are one readable sentence and a non-zero exit status; ``--debug`` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from fashion_viz import CLASS_NAMES
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class TerminalProgress:
+    """A training listener that draws Keras' progress bar, one bar per epoch."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.bar = None
+
+    def on_train_begin(self, config, steps_per_epoch):
+        self.epochs = config.epochs
+        self.steps = steps_per_epoch
+
+    def on_batch_end(self, epoch, step, steps_per_epoch, loss, accuracy):
+        import keras
+
+        if self.bar is None:
+            print(f"Epoch {epoch + 1}/{self.epochs}", file=self.stream)
+            self.bar = keras.utils.Progbar(steps_per_epoch, stateful_metrics=["loss", "accuracy"])
+        self.bar.update(step, values=[("loss", loss), ("accuracy", accuracy)], finalize=False)
+
+    def on_epoch_end(self, record):
+        if self.bar is not None:
+            self.bar.update(
+                self.steps,
+                values=[("loss", record.loss), ("accuracy", record.accuracy), ("val_loss", record.val_loss), ("val_accuracy", record.val_accuracy)],
+                finalize=True,
+            )
+        self.bar = None
+
+
+def default_output_path() -> Path:
+    from fashion_viz.model import trained_models_dir
+
+    return trained_models_dir() / f"fashion_cnn-{time.strftime('%Y%m%d-%H%M%S')}.keras"
+
+
+def cmd_train(args) -> int:
+    from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.model import save_model
+    from fashion_viz.training import TrainConfig, train
+
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        train_limit=args.train_limit,
+    )
+    out = Path(args.out) if args.out else default_output_path()
+    data = load_fashion_mnist()
+    print(f"Training on {data.source}: {config.epochs} epochs, batch {config.batch_size}.", file=sys.stderr)
+    result = train(data, config, TerminalProgress())
+    card = save_model(result.model, out, result.card)
+    print(
+        f"Test accuracy {result.test_accuracy:.2%} on {card['test_images']:,} test images; "
+        f"{result.seconds:.0f} s ({card['seconds_per_epoch']:.1f} s/epoch). Saved {out} and {out.with_suffix('.json').name}."
+    )
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.model import load_checked_model
+    from fashion_viz.training import evaluate
+
+    loaded = load_checked_model(Path(args.model))
+    data = load_fashion_mnist()
+    result = evaluate(loaded.model, data.x_test, data.y_test)
+    report = {
+        "model": str(loaded.path),
+        "test_accuracy": result.accuracy,
+        "test_images": int(len(data.y_test)),
+        "per_class_accuracy": dict(zip(CLASS_NAMES, result.per_class_accuracy)),
+        "card_test_accuracy": loaded.card.get("test_accuracy"),
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{loaded.path.name}: test accuracy {result.accuracy:.2%} on {len(data.y_test):,} images")
+        for name, accuracy in report["per_class_accuracy"].items():
+            print(f"  {name:<12} {accuracy:.2%}")
+    return EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.model import load_checked_model
+    from fashion_viz.preprocessing import ImageInputError, prepare_upload
+
+    loaded = load_checked_model(Path(args.model))
+    extractor = ActivationExtractor(loaded.model)
+    failed = False
+    for path in args.images:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            result = {"path": path, "error": f"The file could not be read: {exc.strerror or exc}."}
+        else:
+            try:
+                prepared = prepare_upload(data)
+            except ImageInputError as exc:
+                result = {"path": path, "error": str(exc)}
+            else:
+                probabilities = extractor.probabilities(prepared.image)[0]
+                index = int(probabilities.argmax())
+                result = {
+                    "path": path,
+                    "label": CLASS_NAMES[index],
+                    "index": index,
+                    "probabilities": {name: float(p) for name, p in zip(CLASS_NAMES, probabilities)},
+                }
+                if prepared.warnings:
+                    result["warnings"] = prepared.warnings
+        failed |= "error" in result
+        if args.json:
+            print(json.dumps(result), flush=True)
+        elif "error" in result:
+            print(f"{path}: error: {result['error']}", flush=True)
+        else:
+            print(f"{path}: {result['label']} ({result['probabilities'][result['label']]:.1%})", flush=True)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_info(args) -> int:
+    import keras
+    import tensorflow as tf
+
+    from fashion_viz.data import FILES, HOW_TO_GET, DatasetError, candidate_dirs, download_with_keras, find_dataset_dir, load_fashion_mnist
+    from fashion_viz.model import ModelError, file_sha256, list_model_files, read_card
+
+    if args.download and find_dataset_dir() is None:
+        download_with_keras()
+    info: dict = {"versions": {"tensorflow": tf.__version__, "keras": keras.__version__}}
+    info["dataset_search_order"] = [f"{label}: {folder}" for label, folder in candidate_dirs()] + ["Keras download"]
+    try:
+        data = load_fashion_mnist(allow_download=False)
+        info["dataset"] = {"source": data.source, "verified": True, "sha256_decompressed": {s.name: s.sha256 for s in FILES.values()}}
+    except DatasetError as exc:
+        info["dataset"] = {"verified": False, "error": str(exc) if str(exc) != HOW_TO_GET else HOW_TO_GET}
+    models = []
+    for path in list_model_files():
+        entry = {"path": str(path), "sha256": file_sha256(path)}
+        try:
+            card = read_card(path)
+            entry["matches_card"] = entry["sha256"] == card["model_sha256"]
+            entry["test_accuracy"] = card.get("test_accuracy")
+        except ModelError as exc:
+            entry["error"] = str(exc)
+        models.append(entry)
+    info["models"] = models
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+        dataset = info["dataset"]
+        print(f"Dataset: {dataset['source'] + ' (verified)' if dataset['verified'] else dataset['error']}")
+        for entry in models:
+            status = "ok" if entry.get("matches_card") else "FAILS its check"
+            accuracy = f", test accuracy {entry['test_accuracy']:.2%}" if entry.get("test_accuracy") else ""
+            print(f"Model: {entry['path']} sha256 {entry['sha256'][:16]}… {status}{accuracy}")
+    return EXIT_OK
+
+
+def cmd_bench(args) -> int:
+    from fashion_viz.bench import run_benchmarks
+
+    return run_benchmarks(quick=args.quick, as_json=args.json)
+
+
+def cmd_bench_uploads(args) -> int:
+    from fashion_viz.upload_bench import run_upload_benchmark
+
+    return run_upload_benchmark(count=args.count, as_json=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fashion_viz.model import SHIPPED_MODEL
+    from fashion_viz.training import TrainConfig
+
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="python -m fashion_viz", description="Train, evaluate and query the fashion-viz CNN.")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train the seed model on Fashion-MNIST and save it with its model card")
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
+    train.add_argument("--out", help="model path (default: a new timestamped file in models/)")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="test accuracy and per-class accuracy of a model")
+    evaluate.add_argument("--model", default=str(SHIPPED_MODEL))
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="classify image files (PNG, JPEG, WebP, GIF, BMP)")
+    predict.add_argument("images", nargs="+")
+    predict.add_argument("--model", default=str(SHIPPED_MODEL))
+    predict.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    predict.set_defaults(func=cmd_predict)
+
+    info = sub.add_parser("info", help="where the data and models were found, checksums, versions")
+    info.add_argument("--json", action="store_true")
+    info.add_argument("--download", action="store_true", help="fill Keras' cache with Keras' own download if no files are found")
+    info.set_defaults(func=cmd_info)
+
+    bench = sub.add_parser("bench", help="measure training, activation, figure, rerun and start-up speed")
+    bench.add_argument("--quick", action="store_true", help="skip the training figures")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
+
+    uploads = sub.add_parser("bench-uploads", help="accuracy on catalogue-style photos vs raw arrays, and the bad-file corpus")
+    uploads.add_argument("--count", type=int, default=1000, help="test images to turn into photos (4 files each)")
+    uploads.add_argument("--json", action="store_true")
+    uploads.set_defaults(func=cmd_bench_uploads)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        for value in (getattr(args, "epochs", 1), getattr(args, "batch_size", 1)):
+            if value is not None and value < 1:
+                parser.error("--epochs and --batch-size must be at least 1")
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one sentence for the user, traceback only with --debug
+        if args.debug:
+            raise
+        from fashion_viz.data import DatasetError
+        from fashion_viz.model import ModelError
+
+        if isinstance(exc, (DatasetError, ModelError, ValueError)):
+            print(f"error: {exc}", file=sys.stderr)
+        else:
+            print(f"error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,117 @@
+"""``python -m fashion_viz bench-uploads``: does the upload path see photos as the model saw its training data?
+
+Builds catalogue-style photos from test images (see
+:func:`fashion_viz.upload_corpus.random_catalogue_photo`), saves each as PNG,
+JPEG, WebP and transparent PNG, runs them through the upload pipeline, and
+compares accuracy with the model's accuracy on the same images as raw arrays.
+Then it tries the corpus of bad and awkward files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import numpy as np
+
+from fashion_viz.activations import ActivationExtractor
+from fashion_viz.model import load_checked_model
+from fashion_viz.preprocessing import ImageInputError, prepare_upload
+from fashion_viz.upload_corpus import awkward_files, bad_files, photo_encodings, random_catalogue_photo
+
+TARGET_RATIO = 0.99
+
+
+def photo_accuracy(extractor: ActivationExtractor, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    raw_correct = extractor.probabilities(images).argmax(axis=1) == labels
+    per_format: dict[str, list[bool]] = {}
+    start = time.perf_counter()
+    for image, label in zip(images, labels):
+        photo = random_catalogue_photo(image, rng)
+        batch = []
+        names = []
+        for name, data in photo_encodings(photo):
+            try:
+                batch.append(prepare_upload(data).image)
+                names.append(name)
+            except ImageInputError:
+                per_format.setdefault(name, []).append(False)
+        predicted = extractor.probabilities(np.stack(batch)).argmax(axis=1)
+        for name, p in zip(names, predicted):
+            per_format.setdefault(name, []).append(bool(p == label))
+    seconds = time.perf_counter() - start
+    raw = float(raw_correct.mean())
+    by_format = {name: float(np.mean(v)) for name, v in per_format.items()}
+    photos = float(np.mean([x for v in per_format.values() for x in v]))
+    return {
+        "images": int(len(labels)),
+        "raw_accuracy": raw,
+        "photo_accuracy": photos,
+        "photo_to_raw_ratio": photos / raw if raw else 0.0,
+        "per_format_accuracy": by_format,
+        "ms_per_photo": seconds / max(1, sum(len(v) for v in per_format.values())) * 1000,
+    }
+
+
+def corpus_outcomes(extractor: ActivationExtractor, images: np.ndarray) -> dict:
+    """How many bad files got the right refusal, and awkward files the plain PNG's answer."""
+    bad_right = bad_total = awkward_right = awkward_total = 0
+    failures = []
+    for image in images:
+        for name, data, pattern in bad_files(image):
+            bad_total += 1
+            try:
+                prepare_upload(data)
+                failures.append(f"{name}: accepted")
+            except ImageInputError as exc:
+                if re.search(pattern, str(exc)):
+                    bad_right += 1
+                else:
+                    failures.append(f"{name}: {exc}")
+        files = awkward_files(image)
+        reference = extractor(prepare_upload(files[0][1]).image).predicted_class
+        for name, data in files[1:]:
+            awkward_total += 1
+            try:
+                same = extractor(prepare_upload(data).image).predicted_class == reference
+            except ImageInputError as exc:
+                failures.append(f"{name}: refused ({exc})")
+                continue
+            awkward_right += same
+            if not same:
+                failures.append(f"{name}: different class")
+    return {
+        "bad_files_right": f"{bad_right}/{bad_total}",
+        "awkward_files_right": f"{awkward_right}/{awkward_total}",
+        "corpus_failures": failures[:20],
+    }
+
+
+def run_upload_benchmark(count: int = 1000, as_json: bool = False, seed: int = 0) -> int:
+    from fashion_viz.data import load_fashion_mnist
+
+    data = load_fashion_mnist()
+    loaded = load_checked_model()
+    extractor = ActivationExtractor(loaded.model)
+    rng = np.random.default_rng(seed)
+    indices = np.sort(rng.choice(len(data.y_test), size=min(count, len(data.y_test)), replace=False))
+    results = photo_accuracy(extractor, data.x_test[indices], data.y_test[indices], seed)
+    results.update(corpus_outcomes(extractor, data.x_test[indices[:10]]))
+    results["target_ratio"] = TARGET_RATIO
+    results["target_met"] = results["photo_to_raw_ratio"] >= TARGET_RATIO
+    if as_json:
+        print(json.dumps(results))
+    else:
+        print(f"Catalogue-style photos of {results['images']} test images, 4 encodings each:")
+        print(f"  raw arrays   {results['raw_accuracy']:.2%}")
+        print(f"  photos       {results['photo_accuracy']:.2%}  (ratio {results['photo_to_raw_ratio']:.4f}, target >= {TARGET_RATIO})")
+        for name, accuracy in results["per_format_accuracy"].items():
+            print(f"    {name:<16}{accuracy:.2%}")
+        print(f"  {results['ms_per_photo']:.1f} ms per photo through the pipeline")
+        print(f"Bad files refused with the right message: {results['bad_files_right']}")
+        print(f"Awkward files given the plain PNG's answer: {results['awkward_files_right']}")
+        for failure in results["corpus_failures"]:
+            print(f"  {failure}")
+    return 0 if results["target_met"] else 1

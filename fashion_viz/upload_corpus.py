@@ -1,0 +1,150 @@
+"""Bad and awkward upload files, generated (no binary blobs in the repo).
+
+Each case is (name, bytes, expected): expected is a regex the refusal message
+must match, or None for "classified, same answer as the plain RGB PNG".
+Shared by the tests and by ``python -m fashion_viz bench-uploads``; generated, so the repo holds no binary test files.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def catalogue_photo(image: np.ndarray, scale: int = 10, tint=(255, 255, 255), offset=(120, 20), extra=(160, 60)) -> Image.Image:
+    """A Fashion-MNIST picture as a catalogue photo: dark garment on a light backdrop, large, off-centre."""
+    negated = 255 - image.astype(np.float32)
+    rgb = np.stack([negated * (t / 255.0) for t in tint], axis=-1).astype(np.uint8)
+    big = Image.fromarray(rgb).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    canvas = Image.new("RGB", (28 * scale + extra[0], 28 * scale + extra[1]), tint)
+    canvas.paste(big, offset)
+    return canvas
+
+
+def transparent_cutout(photo: Image.Image) -> Image.Image:
+    """The same photo with its white backdrop made transparent."""
+    rgba = photo.convert("RGBA")
+    array = np.asarray(rgba).copy()
+    light = np.asarray(photo.convert("L")) >= min(250, int(np.percentile(np.asarray(photo.convert("L")), 60)))
+    array[light, 3] = 0
+    return Image.fromarray(array, "RGBA")
+
+
+def exif_rotated_jpeg(photo: Image.Image) -> bytes:
+    """JPEG stored turned 90° with an orientation tag (6) that says how to turn it back upright."""
+    stored = photo.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(stored, "JPEG", quality=95, exif=exif.tobytes())
+
+
+def awkward_files(image: np.ndarray) -> list[tuple[str, bytes]]:
+    """Valid but awkward encodings of one garment photo; each must get the plain PNG's answer."""
+    photo = catalogue_photo(image)
+    gray = photo.convert("L")
+    sixteen = Image.fromarray(np.asarray(gray, dtype=np.uint16) * 257)
+    frames = [photo, Image.new("RGB", photo.size, (0, 0, 0))]
+    animated_gif = io.BytesIO()
+    frames[0].save(animated_gif, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    animated_webp = io.BytesIO()
+    frames[0].save(animated_webp, format="WEBP", save_all=True, append_images=frames[1:], duration=100, lossless=True)
+    palette = transparent_cutout(photo).convert("RGB").quantize(64)
+    palette_rgba = transparent_cutout(photo).quantize(64)
+    return [
+        ("plain.png", encode(photo, "PNG")),
+        ("cmyk.jpg", encode(photo.convert("CMYK"), "JPEG", quality=95)),
+        ("palette.png", encode(palette, "PNG")),
+        ("palette-transparent.png", encode(palette_rgba, "PNG")),
+        ("la.png", encode(transparent_cutout(photo).convert("LA"), "PNG")),
+        ("rgba.png", encode(transparent_cutout(photo), "PNG")),
+        ("gray16.png", encode(sixteen, "PNG")),
+        ("gray.jpg", encode(gray, "JPEG", quality=95)),
+        ("animated.gif", animated_gif.getvalue()),
+        ("animated.webp", animated_webp.getvalue()),
+        ("exif-rotated.jpg", exif_rotated_jpeg(photo)),
+        ("progressive.jpg", encode(photo, "JPEG", quality=95, progressive=True)),
+        ("plain.bmp", encode(photo, "BMP")),
+        ("trailing-bytes.png", encode(photo, "PNG") + b"\x00garbage after IEND" * 10),
+        ("plain.webp", encode(photo, "WEBP", quality=95)),
+    ]
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares a size in its header and has no pixel data (for header-only checks)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IEND", b"")
+
+
+def bad_files(image: np.ndarray) -> list[tuple[str, bytes, str]]:
+    """Files that must be refused, with a regex their message must match."""
+    good_png = encode(catalogue_photo(image), "PNG")
+    good_jpg = encode(catalogue_photo(image), "JPEG", quality=90)
+    corrupt_crc = bytearray(good_png)
+    corrupt_crc[len(good_png) // 2] ^= 0xFF  # inside the image data: its CRC no longer matches
+    tiff = encode(Image.fromarray(image), "TIFF")
+    # A well-formed GIF whose screen and frame claim 50,000 x 50,000 pixels: a decompression bomb.
+    gif_bomb = (
+        b"GIF89a" + struct.pack("<HHBBB", 50_000, 50_000, 0, 0, 0)
+        + b"," + struct.pack("<HHHHB", 0, 0, 50_000, 50_000, 0) + b"\x02\x02\x4c\x01\x00;"
+    )
+    return [
+        ("empty.png", b"", "empty"),
+        ("notes.png", b"just some text, renamed to .png\n" * 10, "not an image"),
+        ("drawing.png", b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', "SVG"),
+        ("photo.jpg", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64, "HEIC"),
+        ("photo.avif", b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + b"\x00" * 64, "AVIF"),
+        ("scan.png", tiff, "TIFF"),
+        ("layers.png", b"8BPS\x00\x01" + b"\x00" * 64, "Photoshop"),
+        ("doc.png", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + b"0" * 64, "PDF"),
+        ("corrupt-header.png", good_png[:16] + b"\xff" * 20 + good_png[36:], "damaged|not an image"),
+        ("corrupt-checksum.png", bytes(corrupt_crc), "damaged|cut short"),
+        ("truncated.png", good_png[: len(good_png) // 2], "damaged|cut short"),
+        ("truncated.jpg", good_jpg[: len(good_jpg) // 3], "damaged|cut short"),
+        ("huge.png", png_header_only(9_000, 9_000), "40 megapixels"),
+        ("wide.png", png_header_only(13_000, 2_000), "12,000"),
+        ("bomb.gif", gif_bomb, "40 megapixels|12,000|too large"),
+        ("tiny.png", encode(Image.new("L", (6, 30)), "PNG"), "at least 8"),
+        ("thin.png", encode(Image.new("L", (800, 40), 255), "PNG"), "10:1"),
+        ("big.bmp", b"BM" + b"\x00" * (10 * 1024 * 1024 + 10), "limit is 10 MB"),
+    ]
+
+
+def random_catalogue_photo(image: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """A randomised catalogue-style photo: white or off-white backdrop, 8-20x larger, off-centre on a
+    non-square canvas, garment tinted in a random colour."""
+    scale = int(rng.integers(8, 21))
+    backdrop = int(rng.integers(235, 256))
+    tint = rng.integers(40, 256, size=3).astype(np.float32) / 255.0
+    negated = 1.0 - image.astype(np.float32) / 255.0  # 1 = background, 0 = darkest garment
+    # Garment pixels take the tint's colour in proportion to their ink, the rest stays backdrop.
+    ink = 1.0 - negated
+    rgb = backdrop * (1 - ink[..., None]) + (backdrop * tint * 0.35) * ink[..., None]
+    big = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    pad_x, pad_y = (int(v) for v in rng.integers(10, 28 * scale // 2 + 10, size=2))
+    canvas = Image.new("RGB", (28 * scale + pad_x + int(rng.integers(5, 60)), 28 * scale + pad_y + int(rng.integers(5, 60))), (backdrop,) * 3)
+    canvas.paste(big, (pad_x, pad_y))
+    return canvas
+
+
+def photo_encodings(photo: Image.Image) -> list[tuple[str, bytes]]:
+    """The benchmark's four ways to save a photo."""
+    return [
+        ("png", encode(photo, "PNG")),
+        ("jpeg", encode(photo, "JPEG", quality=90)),
+        ("webp", encode(photo, "WEBP", quality=90)),
+        ("transparent-png", encode(transparent_cutout(photo), "PNG")),
+    ]

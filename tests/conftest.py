@@ -1,0 +1,70 @@
+"""Shared fixtures: the real dataset, the shipped model, a small trained model."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from fashion_viz.data import DatasetError, load_fashion_mnist  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def fmnist():
+    """The real Fashion-MNIST; skipped locally without it, a failure in CI (which installs it)."""
+    try:
+        return load_fashion_mnist(allow_download=False)
+    except DatasetError as exc:
+        if IN_CI:
+            pytest.fail(f"CI must have the dataset: {exc}")
+        pytest.skip(f"Fashion-MNIST not installed ({exc})")
+
+
+@pytest.fixture(scope="session")
+def shipped():
+    from fashion_viz.model import load_checked_model
+
+    return load_checked_model()
+
+
+@pytest.fixture(scope="session")
+def extractor(shipped):
+    from fashion_viz.activations import ActivationExtractor
+
+    return ActivationExtractor(shipped.model)
+
+
+@pytest.fixture(scope="session")
+def sample():
+    from fashion_viz.data import load_sample
+
+    return load_sample()
+
+
+@pytest.fixture()
+def model_copy(tmp_path, shipped):
+    """A copy of the shipped model and its card in a temp folder (safe to damage)."""
+    import shutil
+
+    from fashion_viz.model import card_path
+
+    target = tmp_path / "model.keras"
+    shutil.copy(shipped.path, target)
+    shutil.copy(card_path(shipped.path), card_path(target))
+    return target
+
+
+def write_png(path: Path, image: np.ndarray) -> Path:
+    from fashion_viz.preprocessing import png_bytes
+
+    path.write_bytes(png_bytes(image))
+    return path

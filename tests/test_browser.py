@@ -1,0 +1,205 @@
+"""Real-browser tests: `streamlit run app.py` driven by Playwright in Debian's Chromium.
+
+Skipped (with how to enable them) where Chromium or Playwright is missing; in CI
+they must run, so there a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import IN_CI, ROOT, write_png
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ENABLE = "Install Chromium and Playwright to run them: `apt-get install -y chromium` and `pip install -r requirements-test.txt`."
+
+
+def _require_browser():
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        if IN_CI:
+            pytest.fail("CI must run the browser tests: Playwright is not installed")
+        pytest.skip(f"Playwright is not installed. {ENABLE}")
+    if not os.path.exists(CHROMIUM):
+        if IN_CI:
+            pytest.fail("CI must run the browser tests: /usr/bin/chromium is missing")
+        pytest.skip(f"Chromium is not installed. {ENABLE}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    """Where the app under test saves models trained in the browser (kept out of the repo)."""
+    return tmp_path_factory.mktemp("trained-models")
+
+
+@pytest.fixture(scope="module")
+def app_url(shipped, trained_dir):
+    """A running `streamlit run app.py` on a free loopback port; stopped after the module."""
+    _require_browser()
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "FASHION_VIZ_MODELS_DIR": str(trained_dir)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        server.kill()
+        pytest.fail("streamlit did not answer /_stcore/health within 60 s")
+    yield url
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+def settle(page) -> None:
+    """Wait until the app has finished its current run."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-test-script-state='notRunning']", timeout=60_000)
+    page.wait_for_timeout(200)
+
+
+def chart_titles(page) -> list[str]:
+    return page.locator("[data-testid='stPlotlyChart'] .gtitle").all_inner_texts()
+
+
+def wait_for_title(page, prefix: str) -> None:
+    page.wait_for_function(
+        """prefix => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")]
+                       .some(t => t.textContent.startsWith(prefix))""",
+        arg=prefix,
+        timeout=60_000,
+    )
+
+
+def no_exceptions(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+@pytest.mark.parametrize("path, heading", [("", "fashion-viz"), ("architecture", "Architecture"), ("explorer", "Explorer"), ("train", "Train"), ("evaluate", "Evaluate")])
+def test_every_page_opens_without_exception(page, app_url, path, heading):
+    page.goto(f"{app_url}/{path}")
+    settle(page)
+    page.get_by_role("heading", name=heading).first.wait_for()
+    no_exceptions(page)
+
+
+def open_upload(page, app_url) -> None:
+    page.goto(f"{app_url}/explorer")
+    settle(page)
+    page.get_by_text("Upload a photo", exact=True).click()
+    settle(page)
+
+
+def test_upload_photo_shows_prediction_and_feature_maps(page, app_url, fmnist, tmp_path):
+    open_upload(page, app_url)
+    photo = write_png(tmp_path / "trouser.png", fmnist.x_test[2])  # a trouser
+    page.locator("input[type='file']").set_input_files(str(photo))
+    wait_for_title(page, "Prediction: Trouser")
+    wait_for_title(page, "conv1: 32 feature maps")
+    no_exceptions(page)
+
+
+def test_step_through_all_layers(page, app_url):
+    page.goto(f"{app_url}/explorer")
+    settle(page)
+    wait_for_title(page, "conv1:")
+    names = ["pool1", "dropout1", "conv2", "pool2", "dropout2", "flatten", "dense1", "dropout3", "predictions"]
+    for name in names:
+        page.get_by_role("button", name="Next").click()
+        wait_for_title(page, f"{name}:")
+        no_exceptions(page)
+    assert page.get_by_role("button", name="Next").is_disabled()
+
+
+def test_broken_upload_then_good_upload(page, app_url, sample, tmp_path):
+    open_upload(page, app_url)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
+    page.locator("input[type='file']").set_input_files(str(broken))
+    page.locator("[data-testid='stAlert']").filter(has_text="broken.png").wait_for()
+    no_exceptions(page)
+    good = write_png(tmp_path / "boot.png", sample.images[-1])
+    page.locator("input[type='file']").set_input_files(str(good))
+    wait_for_title(page, "Prediction:")
+    settle(page)
+    assert page.locator("[data-testid='stAlert']").filter(has_text="broken.png").count() == 0
+    no_exceptions(page)
+
+
+def test_train_one_epoch_in_the_browser_then_use_the_model(page, app_url, fmnist, trained_dir):
+    page.goto(f"{app_url}/train")
+    settle(page)
+    page.get_by_label("Epochs").fill("1")
+    slider = page.get_by_role("slider", name="Training images")
+    slider.focus()
+    slider.press("Home")  # the smallest subset: 5,000 images
+    settle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Training finished").wait_for(timeout=240_000)
+    no_exceptions(page)
+    page.get_by_role("button", name="Use this model in the app").click()
+    page.get_by_text("You are using this model now.").wait_for(timeout=60_000)
+    new_models = list(trained_dir.glob("fashion_cnn-*.keras"))
+    assert len(new_models) == 1
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_text(new_models[0].name).wait_for()
+    assert sidebar.get_by_text("Trained here").count() == 1
+    page.goto(f"{app_url}/explorer")  # the session keeps using the new model on another page
+    settle(page)
+    sidebar.get_by_text(new_models[0].name).wait_for()
+    no_exceptions(page)

@@ -1,0 +1,84 @@
+"""`python -m fashion_viz`: predict, evaluate, info, train, exit codes, no tracebacks."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import ROOT, write_png
+from fashion_viz import CLASS_NAMES
+
+
+def run_cli(*args, env=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "fashion_viz", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_predict_json_matches_the_model_on_test_pngs(tmp_path, fmnist, extractor):
+    indices = [0, 1, 2, 42, 999, 5000]
+    paths = [write_png(tmp_path / f"test_{i}.png", fmnist.x_test[i]) for i in indices]
+    bad = tmp_path / "broken.png"
+    bad.write_text("not an image")
+    result = run_cli("predict", "--json", *map(str, paths), str(bad))
+    assert result.returncode == 1, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == len(indices) + 1
+    expected = extractor.probabilities(fmnist.x_test[indices])
+    for line, probs in zip(lines, expected):
+        assert line["index"] == int(probs.argmax()) and line["label"] == CLASS_NAMES[line["index"]]
+        got = np.array([line["probabilities"][name] for name in CLASS_NAMES])
+        assert np.allclose(got, probs, atol=1e-6)
+    assert lines[-1]["path"] == str(bad) and "not an image" in lines[-1]["error"]
+    assert "Traceback" not in result.stderr
+
+
+def test_predict_all_good_exits_zero_and_usage_error_exits_two(tmp_path, sample):
+    path = write_png(tmp_path / "boot.png", sample.images[-1])
+    ok = run_cli("predict", str(path))
+    assert ok.returncode == 0 and "Ankle boot" in ok.stdout
+    assert run_cli("predict").returncode == 2
+    assert run_cli("frobnicate").returncode == 2
+
+
+def test_corrupt_model_is_one_sentence_not_a_traceback(tmp_path, model_copy, sample):
+    data = bytearray(model_copy.read_bytes())
+    data[1000] ^= 0xFF
+    model_copy.write_bytes(bytes(data))
+    path = write_png(tmp_path / "x.png", sample.images[0])
+    result = run_cli("predict", "--model", str(model_copy), str(path))
+    assert result.returncode == 1
+    assert "does not match its model card" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_json_reports_the_shipped_accuracy(fmnist, shipped):
+    result = run_cli("evaluate", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["test_accuracy"] >= 0.925
+    assert report["test_accuracy"] == shipped.card["test_accuracy"]
+    assert set(report["per_class_accuracy"]) == set(CLASS_NAMES)
+
+
+def test_info_reports_data_and_models(fmnist):
+    result = run_cli("info", "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["dataset"]["verified"] is True
+    assert any(m["path"].endswith("fashion_cnn.keras") and m["matches_card"] for m in info["models"])
+
+
+def test_train_writes_a_new_model_and_card(tmp_path, fmnist):
+    out = tmp_path / "mini.keras"
+    result = run_cli("train", "--epochs", "1", "--train-limit", "3000", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["epochs_run"] == 1 and 0.5 < card["test_accuracy"] < 1
+    assert "Test accuracy" in result.stdout

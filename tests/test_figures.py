@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+
+from fashion_viz import CLASS_NAMES
+from fashion_viz.figures import (
+    architecture_figure,
+    confusion_matrix_figure,
+    feature_map_mosaic,
+    flatten_figure,
+    kernel_mosaic,
+    layer_output_figure,
+    mosaic_channel_at,
+    probability_chart,
+    training_curves,
+)
+from fashion_viz.layer_guide import describe_layers
+
+
+@pytest.mark.parametrize("shape", [(26, 26, 32), (13, 13, 32), (11, 11, 64), (5, 5, 64)])
+def test_mosaic_holds_every_channel_once(shape):
+    rng = np.random.default_rng(0)
+    maps = rng.random(shape, dtype=np.float32) + 0.01
+    fig = feature_map_mosaic(maps, "t")
+    heatmap = fig.data[0]
+    z = np.array(heatmap.z, dtype=float)
+    channels = np.array(heatmap.customdata)[..., 0]
+    assert np.isfinite(z).sum() == shape[0] * shape[1] * shape[2]
+    assert sorted(set(channels[np.isfinite(z)].astype(int).tolist())) == list(range(shape[2]))
+    assert len(fig.layout.annotations) == shape[2], "every map is labelled"
+    assert fig.layout.title.text == "t"
+
+
+def test_mosaic_hover_shows_raw_values_and_click_maps_back_to_channel():
+    maps = np.arange(5 * 5 * 8, dtype=np.float32).reshape(5, 5, 8)
+    fig = feature_map_mosaic(maps, "t", shared_scale=False)
+    z = np.array(fig.data[0].z, dtype=float)
+    custom = np.array(fig.data[0].customdata)
+    assert np.nanmax(z) == pytest.approx(1.0), "per-map scale: each map divided by its max"
+    for y, x in zip(*np.nonzero(np.isfinite(z))):
+        k = int(custom[y, x, 0])
+        assert mosaic_channel_at(maps.shape, x, y) == k
+        assert custom[y, x, 1] in maps[:, :, k]
+
+
+def test_kernel_mosaic_is_centred_on_zero():
+    kernels = np.random.default_rng(1).normal(size=(3, 3, 32, 64)).astype(np.float32)
+    fig = kernel_mosaic(kernels, "w", input_channel=3)
+    heat = fig.data[0]
+    assert heat.zmin == -heat.zmax and heat.zmid == 0
+    assert np.isfinite(np.array(heat.z, float)).sum() == 9 * 64
+    mean_fig = kernel_mosaic(kernels, "w")
+    assert np.nanmax(np.abs(np.array(mean_fig.data[0].z, float))) <= np.abs(kernels).max()
+
+
+def test_probability_chart_marks_top_and_true_class():
+    probs = np.full(10, 0.02)
+    probs[9] = 0.82
+    fig = probability_chart(probs, true_label=7)
+    assert "Ankle boot" in fig.layout.title.text and "Sneaker" in fig.layout.title.text
+    assert list(fig.data[0].y)[7].endswith("true")
+    assert fig.layout.xaxis.title.text == "probability"
+
+
+def test_flatten_strip_indexes_match_keras_order():
+    maps = np.random.default_rng(2).random((5, 5, 64), dtype=np.float32)
+    fig = flatten_figure(maps.reshape(-1), (5, 5, 64), "f")
+    z, index = np.array(fig.data[0].z), np.array(fig.data[0].customdata)
+    assert z.shape == (25, 64)
+    assert z[7, 3] == pytest.approx(maps.reshape(-1)[index[7, 3]])
+    assert z[7, 3] == pytest.approx(maps[1, 2, 3])
+
+
+def test_layer_output_figure_for_every_layer(extractor, shipped, sample):
+    acts = extractor(sample.images[0])
+    for info, output in zip(describe_layers(shipped.model), acts.layers):
+        fig = layer_output_figure(output, info)
+        assert fig.layout.title.text.startswith(info.name)
+        assert len(fig.to_json()) < 400_000, f"{info.name} figure too heavy for the browser"
+
+
+def test_other_figures_have_titles_and_axes():
+    history = [dict(epoch=i, loss=1 / i, accuracy=0.8, val_loss=1 / i, val_accuracy=0.85) for i in range(1, 4)]
+    curves = training_curves(history, "accuracy", "acc")
+    assert curves.layout.xaxis.title.text == "epoch" and len(curves.data) == 2
+    confusion = confusion_matrix_figure(np.eye(10, dtype=int) * 100)
+    assert list(confusion.data[0].x) == list(CLASS_NAMES)
+    assert confusion.layout.yaxis.title.text == "true class"
+
+
+def test_architecture_figure_and_layer_guide(shipped):
+    infos = describe_layers(shipped.model)
+    assert [i.receptive_field for i in infos[:6]] == [3, 4, 4, 8, 10, 10]
+    assert sum(i.params for i in infos) == 225_034
+    assert infos[3].params_formula == "64 x (3x3x32 + 1) = 18,496"
+    assert "edges" in infos[0].explanation and "halves" in infos[1].explanation
+    assert "sum" in infos[-1].explanation or "add up to 1" in infos[-1].explanation
+    fig = architecture_figure(infos)
+    hover = fig.data[0].hovertext
+    assert len(hover) == 10 and "18,496" in hover[3]

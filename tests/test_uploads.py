@@ -1,0 +1,97 @@
+"""Issue: uploads. Every awkward file is classified like its plain PNG; every bad file gets a message."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from fashion_viz.preprocessing import ImageInputError, confidence_warning, prepare_upload
+from fashion_viz.upload_corpus import awkward_files, bad_files, catalogue_photo, encode
+
+GARMENTS = [0, 21, 45, 88, 130, 199]  # sample indices: T-shirt, trouser, dress, sandal, sneaker, ankle boot
+
+
+@pytest.mark.parametrize("index", GARMENTS)
+def test_awkward_encodings_get_the_plain_png_answer(index, sample, extractor):
+    files = awkward_files(sample.images[index])
+    reference = extractor(prepare_upload(files[0][1]).image)
+    for name, data in files[1:]:
+        prepared = prepare_upload(data)
+        got = extractor(prepared.image)
+        assert got.predicted_class == reference.predicted_class, name
+        assert np.abs(got.probabilities - reference.probabilities).max() < 0.25, name
+
+
+def test_animation_and_rotation_are_reported(sample):
+    files = dict(awkward_files(sample.images[0]))
+    assert any("first frame" in note for note in prepare_upload(files["animated.gif"]).notes)
+    rotated = prepare_upload(files["exif-rotated.jpg"])
+    assert [c for c, _ in rotated.stages][:2] == ["original", "oriented"]
+    assert any("rotated upright" in note for note in rotated.notes)
+
+
+def test_sixteen_bit_is_scaled_not_clipped(sample):
+    files = dict(awkward_files(sample.images[21]))
+    prepared = prepare_upload(files["gray16.png"])
+    assert prepared.image.max() > 200 and (prepared.image < 30).mean() > 0.3, "garment visible, background dark"
+
+
+def test_stages_show_the_pipeline(sample):
+    prepared = prepare_upload(encode(catalogue_photo(sample.images[45]), "PNG"))
+    captions = [c for c, _ in prepared.stages]
+    assert captions == ["original", "grayscale", "background removed, negated", "trimmed", "28x28 model input"]
+    assert prepared.stages[-1][1].shape == (28, 28)
+
+
+@pytest.mark.parametrize("index", [0, 130])
+def test_every_bad_file_gets_its_message(index, sample):
+    for name, data, message in bad_files(sample.images[index]):
+        with pytest.raises(ImageInputError, match=message):
+            prepare_upload(data)
+            pytest.fail(f"{name} was accepted")
+
+
+def test_busy_background_and_low_contrast_warn(sample):
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))
+    assert any("busy" in w for w in prepare_upload(encode(noise, "PNG")).warnings)
+    flat = Image.fromarray(np.full((200, 200), 128, np.uint8) + (rng.random((200, 200)) * 6).astype(np.uint8))
+    assert prepare_upload(encode(flat, "PNG")).warnings
+    assert confidence_warning(np.full(10, 0.1)) and confidence_warning(np.eye(10)[3]) is None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=4096))
+def test_random_bytes_only_raise_our_error(data):
+    try:
+        prepared = prepare_upload(data)
+    except ImageInputError:
+        return
+    assert prepared.image.shape == (28, 28)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(8, 200),
+    st.integers(8, 200),
+    st.sampled_from(["L", "RGB", "RGBA", "LA", "P", "1", "I;16", "CMYK"]),
+    st.sampled_from(["PNG", "JPEG", "WEBP", "GIF", "BMP"]),
+    st.integers(0, 2**32 - 1),
+)
+def test_random_valid_images_never_crash(width, height, mode, fmt, seed):
+    if max(width, height) / min(width, height) > 10:
+        return
+    rng = np.random.default_rng(seed)
+    image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).convert(mode if mode != "I;16" else "L")
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(image, dtype=np.uint16) * 257)
+    try:
+        data = encode(image, fmt)
+    except (OSError, ValueError, KeyError):
+        return  # that format cannot hold that mode
+    try:
+        prepared = prepare_upload(data)
+    except ImageInputError:
+        return
+    assert prepared.image.shape == (28, 28) and prepared.image.dtype == np.uint8
