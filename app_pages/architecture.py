@@ -48,7 +48,7 @@ table = pd.DataFrame(
         for i in infos
     ]
 )
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(table, hide_index=True, width="stretch", column_config={"parameters": st.column_config.NumberColumn(format="localized")})
 st.markdown(f"**Total parameters: {total:,}** (all trainable; dropout, pooling and flatten have none).")
 
 st.subheader("What each layer does")

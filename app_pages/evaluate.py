@@ -31,7 +31,8 @@ a, b, c = st.columns(3)
 a.metric("Test accuracy", f"{accuracy:.2%}", help="Share of the 10,000 test images classified correctly")
 b.metric("Wrong", f"{int((predictions != labels).sum()):,} images")
 worst = int(np.argmin(per_class))
-c.metric("Hardest class", CLASS_NAMES[worst], f"{per_class[worst]:.1%} right", delta_color="off")
+c.metric("Hardest class", CLASS_NAMES[worst], help=f"Only {per_class[worst]:.1%} of the test {CLASS_NAMES[worst].lower()}s are recognised")
+c.caption(f"{per_class[worst]:.1%} of them classified correctly")
 
 ui.show_figure(per_class_accuracy_chart(per_class), "evaluate_per_class")
 

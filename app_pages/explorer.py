@@ -11,7 +11,6 @@ from fashion_viz.figures import (
     kernel_mosaic,
     layer_output_figure,
     mosaic_channel_at,
-    probability_chart,
     single_map_figure,
 )
 from fashion_viz.layer_guide import describe_layers, shape_text
@@ -32,14 +31,7 @@ if chosen is None:
     st.stop()
 
 activations = extractor(chosen.image)
-with picture:
-    ui.show_figure(image_figure(chosen.image, f"Input: {chosen.caption}", height=300), "explorer_input")
-with chart:
-    ui.show_figure(probability_chart(activations.probabilities, chosen.label), "explorer_probabilities")
-    ui.warn_if_unsure(chosen, activations.probabilities)
-if chosen.prepared is not None and len(chosen.prepared.stages) > 1:
-    with st.expander("How the upload became a 28x28 picture", expanded=True):
-        ui.show_pipeline_stages(chosen.prepared)
+ui.prediction_panel(chosen, activations.probabilities, picture, chart, "explorer", f"Input: {chosen.caption}")
 if chosen.test_index is not None:
     st.caption(f"Share this view: the link now ends in `?image={chosen.test_index}`.")
 

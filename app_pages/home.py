@@ -3,7 +3,6 @@
 import streamlit as st
 
 from app_pages import ui
-from fashion_viz.figures import image_figure, probability_chart
 
 st.title("fashion-viz: see inside a CNN")
 st.markdown(
@@ -44,12 +43,5 @@ if loaded is not None:
         chosen = ui.image_picker("home", sources=("Sample gallery", "Upload a photo"))
     if chosen is not None:
         activations = ui.current_extractor()(chosen.image)
-        with picture:
-            ui.show_figure(image_figure(chosen.image, "What the model sees", height=280), "home_image")
-        with chart:
-            ui.show_figure(probability_chart(activations.probabilities, chosen.label), "home_probabilities")
-        ui.warn_if_unsure(chosen, activations.probabilities)
-        if chosen.prepared is not None and len(chosen.prepared.stages) > 1:
-            with st.expander("How the upload became a 28x28 picture", expanded=True):
-                ui.show_pipeline_stages(chosen.prepared)
+        ui.prediction_panel(chosen, activations.probabilities, picture, chart, "home", "What the model sees")
         st.page_link(ui.PAGES["explorer"], label="Open this picture in the Explorer", icon=":material/arrow_forward:")

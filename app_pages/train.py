@@ -5,10 +5,10 @@ import time
 import streamlit as st
 
 from app_pages import ui
+from fashion_viz.figures import training_curves
 from fashion_viz.jobs import TrainingJobs
 from fashion_viz.model import trained_models_dir
 from fashion_viz.training import TrainConfig
-from fashion_viz.figures import training_curves
 
 
 @st.cache_resource
@@ -45,6 +45,11 @@ with st.form("train_settings", border=True):
         help="Fewer images train faster and score lower.",
     )
     started = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", disabled=jobs.snapshot().running)
+loaded, _ = ui.current_model()
+per_epoch = (loaded.card.get("seconds_per_epoch") if loaded else None) or 9.0
+training_images = train_limit - min(defaults.validation_size, train_limit // 5)  # as split_train_validation does
+estimate = per_epoch * training_images / 55_000 * epochs
+st.caption(f"Estimated time on this server: about {estimate / 60:.1f} minutes ({per_epoch:.1f} s per full epoch when the shipped model was trained).")
 if started:
     config = TrainConfig(
         epochs=int(epochs),

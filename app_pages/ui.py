@@ -17,6 +17,7 @@ import streamlit as st
 
 from fashion_viz import CLASS_NAMES
 from fashion_viz.data import HOW_TO_GET, DatasetError, FashionMNIST, Sample, load_fashion_mnist, load_sample
+from fashion_viz.figures import image_figure, probability_chart
 from fashion_viz.model import SHIPPED_MODEL, LoadedModel, ModelError, list_model_files, load_checked_model
 from fashion_viz.preprocessing import MAX_BYTES, UPLOAD_TYPES, ImageInputError, PreparedImage, confidence_warning, prepare_upload
 
@@ -318,13 +319,19 @@ def open_in_explorer(test_index: int) -> None:
     st.switch_page(PAGES["explorer"])
 
 
-def warn_if_unsure(chosen: ChosenImage, probabilities: np.ndarray) -> None:
-    """For uploads: say in plain words when the model is unsure (the prediction is still shown)."""
-    if chosen.prepared is None:
-        return
-    message = confidence_warning(probabilities)
-    if message:
-        st.warning(message, icon=":material/help:")
+def prediction_panel(chosen: ChosenImage, probabilities: np.ndarray, picture, chart, key: str, picture_title: str) -> None:
+    """The input picture and the probability chart in the given columns; for uploads, the
+    pipeline's stages and a plain-words warning when the model is unsure."""
+    with picture:
+        show_figure(image_figure(chosen.image, picture_title, height=300), f"{key}_input")
+    with chart:
+        show_figure(probability_chart(probabilities, chosen.label), f"{key}_probabilities")
+        message = confidence_warning(probabilities) if chosen.prepared is not None else None
+        if message:
+            st.warning(message, icon=":material/help:")
+    if chosen.prepared is not None and len(chosen.prepared.stages) > 1:
+        with st.expander("How the upload became a 28x28 picture", expanded=True):
+            show_pipeline_stages(chosen.prepared)
 
 
 def show_pipeline_stages(prepared: PreparedImage) -> None:

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+from fashion_viz.appserver import CHROMIUM, CHROMIUM_ARGS, ROOT, AppServer
 
 TARGETS = {
     "train_ratio": ("<=", 0.6),
@@ -144,19 +139,6 @@ def bench_rerun(photos: int = 8) -> dict:
     return {"rerun_ms": round(statistics.median(times[2:]) * 1000, 1)}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def bench_server() -> dict:
     """Cold start to the first page's content, upload-to-chart in Chromium, and the server's memory."""
     if not os.path.exists(CHROMIUM):
@@ -170,18 +152,13 @@ def bench_server() -> dict:
     from fashion_viz.data import load_sample
     from fashion_viz.preprocessing import png_bytes
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    server = AppServer()
+    url = server.url
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         start = time.perf_counter()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server.launch()
         try:
             while True:
                 try:
@@ -215,11 +192,10 @@ def bench_server() -> dict:
             for name in ("architecture", "train", "evaluate", ""):
                 page.goto(f"{url}/{name}")
                 page.wait_for_selector("[data-test-script-state='notRunning']", timeout=60_000)
-            rss = _rss_mb(server.pid)
+            rss = server.rss
         finally:
             browser.close()
-            server.terminate()
-            server.wait(10)
+            server.stop()
     return {"cold_start_s": round(cold, 2), "upload_to_chart_ms": round(statistics.median(times[1:]) * 1000, 1), "rss_mb": round(rss, 1)}
 
 

@@ -45,6 +45,7 @@ class TrainConfig:
     mixed_precision: bool = True
     label_smoothing: float = 0.0
     ema: bool = False  # evaluate and save an exponential moving average of the weights
+    optimizer: str = "adam"  # "adam", or "sgd" (Nesterov momentum 0.9)
     steps_per_execution: int = 8  # batches per compiled call (less Python per step; progress every 8 batches)
     seed: int = 42
     train_limit: int | None = None  # use only the first N training images (quick runs and tests)
@@ -208,6 +209,16 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
     )
 
 
+def make_optimizer(config: TrainConfig, schedule):
+    import keras
+
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True, use_ema=config.ema, ema_momentum=0.999)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=schedule, use_ema=config.ema, ema_momentum=0.999)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; use 'adam' or 'sgd'")
+
+
 def classification_loss(label_smoothing: float):
     """Cross-entropy on integer labels, optionally with label smoothing (Keras' sparse loss has none)."""
     import keras
@@ -273,7 +284,7 @@ def compile_training_model(config: TrainConfig, steps_per_epoch: int, strategy=N
         model = build_model("mixed_bfloat16" if bf16 else None)
         schedule = learning_rate_schedule(config, steps_per_epoch)
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=schedule, use_ema=config.ema, ema_momentum=0.999),
+            optimizer=make_optimizer(config, schedule),
             loss=classification_loss(config.label_smoothing),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             steps_per_execution=config.steps_per_execution,
@@ -349,7 +360,7 @@ def model_card(config, history, evaluation, seconds, data, *, cancelled, bf16, s
         "cancelled": cancelled,
         "config": asdict(config),
         "schedule": (
-            f"Adam{' with weight EMA (0.999)' if config.ema else ''}, {config.warmup_epochs} warm-up epoch(s) to lr "
+            f"{'SGD (Nesterov 0.9)' if config.optimizer == 'sgd' else 'Adam'}{' with weight EMA (0.999)' if config.ema else ''}, {config.warmup_epochs} warm-up epoch(s) to lr "
             f"{config.learning_rate:g}, cosine decay to 0; batch {config.batch_size}; label smoothing {config.label_smoothing:g}; "
             f"augmentation: {('random flip + ' if config.flip else '') + 'up to 2 px shift' if config.augment else 'none'}; "
             f"compute: {'mixed bfloat16' if bf16 else 'float32'}; validation: {config.validation_size} held-out training images"

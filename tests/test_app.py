@@ -4,10 +4,9 @@ import base64
 
 import numpy as np
 import plotly.io
-import pytest
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
 from fashion_viz.preprocessing import png_bytes
 
 APP = str(ROOT / "app.py")

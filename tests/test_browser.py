@@ -7,27 +7,12 @@ they must run, so there a missing browser is a failure.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
+from conftest import IN_CI, write_png
 
-from conftest import IN_CI, ROOT, write_png
+from fashion_viz.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ENABLE = "Install Chromium and Playwright to run them: `apt-get install -y chromium` and `pip install -r requirements-test.txt`."
 
 
@@ -44,12 +29,6 @@ def _require_browser():
         pytest.skip(f"Chromium is not installed. {ENABLE}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def trained_dir(tmp_path_factory):
     """Where the app under test saves models trained in the browser (kept out of the repo)."""
@@ -60,31 +39,9 @@ def trained_dir(tmp_path_factory):
 def app_url(shipped, trained_dir):
     """A running `streamlit run app.py` on a free loopback port; stopped after the module."""
     _require_browser()
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "FASHION_VIZ_MODELS_DIR": str(trained_dir)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        server.kill()
-        pytest.fail("streamlit did not answer /_stcore/health within 60 s")
-    yield url
-    server.terminate()
-    try:
-        server.wait(10)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    server = AppServer(env={"FASHION_VIZ_MODELS_DIR": str(trained_dir)}).start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import numpy as np
-
 from conftest import ROOT, write_png
+
 from fashion_viz import CLASS_NAMES
 
 

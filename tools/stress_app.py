@@ -19,76 +19,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fashion_viz import CLASS_NAMES  # noqa: E402
 from fashion_viz.activations import ActivationExtractor  # noqa: E402
+from fashion_viz.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
 from fashion_viz.data import load_sample  # noqa: E402
 from fashion_viz.model import load_checked_model  # noqa: E402
 from fashion_viz.preprocessing import png_bytes  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 TITLE_JS = """() => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")].map(t => t.textContent)"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-class Server:
-    def __init__(self, port: int):
-        self.port, self.process = port, None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(self.port)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        import urllib.request
-
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stcore/health", timeout=2)
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.terminate()
-            self.process.wait(15)
-
-    @property
-    def rss(self) -> float:
-        return rss_mb(self.process.pid)
 
 
 class Photos:
@@ -227,7 +176,7 @@ async def train_while_exploring(browser, url, photos_both: Photos, explorers: in
     }
 
 
-async def disconnect_and_restart(browser, server: Server, url, photos: Photos) -> dict:
+async def disconnect_and_restart(browser, server: AppServer, url, photos: Photos) -> dict:
     results = {}
     # A client that disconnects mid-upload, while another keeps working.
     context, page = await explorer_upload_page(browser, url)
@@ -287,15 +236,13 @@ async def main_async(args) -> dict:
 
     results: dict = {}
     old = ActivationExtractor(load_checked_model().model)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = Server(port)
-    server.start()
+    server = AppServer().start()
+    url = server.url
     try:
         with tempfile.TemporaryDirectory() as tmp:
             photos = Photos(Path(tmp), old)
             async with async_playwright() as p:
-                browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 results.update(await load_phase(browser, server, url, photos, args.sessions, args.seconds))
                 results.update(await soak_phase(browser, server, url, photos, args.soak))
                 results.update(await train_while_exploring(browser, url, photos, explorers=3))
@@ -303,9 +250,6 @@ async def main_async(args) -> dict:
                 await browser.close()
     finally:
         server.stop()
-        for path in (ROOT / "models").glob("fashion_cnn-*.keras"):
-            if path.stat().st_mtime > time.time() - 3600 and "stress" not in path.name:
-                pass  # models trained by the check stay, as a user's would; remove by hand if unwanted
     results.update(kill_while_saving())
     return results
 
