@@ -10,7 +10,6 @@ from fashion_viz.figures import (
     image_figure,
     kernel_mosaic,
     layer_output_figure,
-    mosaic_channel_at,
     single_map_figure,
 )
 from fashion_viz.layer_guide import describe_layers, shape_text
@@ -96,27 +95,26 @@ with figure_column:
             help="One scale lets you compare how strongly maps respond; per-map scales show the pattern of weak maps too.",
         ) == "one scale for all maps"
         strongest = np.argsort(output.values.reshape(-1, channels).max(axis=0))[::-1]
-        saved = st.session_state.get("channel_index", int(strongest[0]))
-        channel = channel_choice.selectbox(
-            "Channel to see large (or click a map)",
-            range(channels),
-            index=min(saved, channels - 1),
-            key=f"explorer_channel_{info.name}",
-        )
-        st.session_state["channel_index"] = channel
-        event = ui.show_figure(
+        # "channel_index" is the one source of truth; the selectbox and clicks on the mosaic write to it.
+        channel = min(st.session_state.get("channel_index", int(strongest[0])), channels - 1)
+        channel_key, chart_key = f"explorer_channel_{info.name}", f"explorer_layer_{info.name}"
+
+        def channel_picked() -> None:
+            st.session_state["channel_index"] = st.session_state[channel_key]
+
+        def map_clicked() -> None:
+            points = st.session_state[chart_key].selection.points
+            if points and points[0].get("curve_number") == 1:  # the channel-number markers
+                st.session_state["channel_index"] = int(points[0]["point_index"])
+
+        st.session_state["channel_index"] = st.session_state[channel_key] = channel
+        channel_choice.selectbox("Channel to see large (or click a map's number)", range(channels), key=channel_key, on_change=channel_picked)
+        ui.show_figure(
             layer_output_figure(output, info, shared_scale=shared, highlight=channel),
-            f"explorer_layer_{info.name}",
-            on_select="rerun",
+            chart_key,
+            on_select=map_clicked,
             selection_mode="points",
         )
-        points = (event or {}).get("selection", {}).get("points", []) if event else []
-        if points:
-            clicked = mosaic_channel_at(output.values.shape, points[0].get("x", -1), points[0].get("y", -1))
-            if clicked is not None and clicked != channel:
-                st.session_state["channel_index"] = clicked
-                st.session_state[f"explorer_channel_{info.name}"] = clicked
-                st.rerun()
     else:
         ui.show_figure(layer_output_figure(output, info), f"explorer_layer_{info.name}")
 
@@ -129,9 +127,8 @@ if channel is not None:
         values = output.values[:, :, channel]
         ui.show_figure(single_map_figure(values, f"{info.name} channel {channel} (max {values.max():.2f})", height=320), "explorer_detail_map")
     with right:
-        top = np.argsort(output.values.reshape(-1, output.values.shape[-1]).max(axis=0))[::-1][:8]
         st.markdown("**Strongest channels for this picture**")
-        st.markdown(", ".join(f"`{int(k)}`" for k in top))
+        st.markdown(", ".join(f"`{int(k)}`" for k in strongest[:8]))
         st.caption(
             "Bright pixels in a map are places where that channel's pattern appears in the picture. "
             "Pooling and dropout keep each channel, so channel k here comes from filter k of the convolution before."

@@ -9,6 +9,7 @@ changes another's view.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import streamlit as st
 from fashion_viz import CLASS_NAMES
 from fashion_viz.data import HOW_TO_GET, DatasetError, FashionMNIST, Sample, load_fashion_mnist, load_sample
 from fashion_viz.figures import image_figure, probability_chart
-from fashion_viz.model import SHIPPED_MODEL, LoadedModel, ModelError, list_model_files, load_checked_model
+from fashion_viz.model import SHIPPED_MODEL, LoadedModel, ModelError, list_model_files, load_checked_model, read_card
 from fashion_viz.preprocessing import MAX_BYTES, UPLOAD_TYPES, ImageInputError, PreparedImage, confidence_warning, prepare_upload
 
 PAGES = {
@@ -128,6 +129,20 @@ def current_test_predictions() -> np.ndarray:
 # ---------------------------------------------------------------- sidebar
 
 
+def model_label(path: Path) -> str:
+    """A short name for a model file: shipped or when it was trained, and its test accuracy."""
+    try:
+        card = read_card(path)
+    except ModelError:
+        return f"{path.name} (fails its check)"
+    accuracy = card.get("test_accuracy")
+    score = f" · {accuracy:.1%}" if accuracy is not None else ""
+    if path.resolve() == SHIPPED_MODEL.resolve():
+        return f"Shipped model{score}"
+    when = time.strftime("%m-%d %H:%M", time.localtime(path.stat().st_mtime)) if path.exists() else path.stem
+    return f"Trained {when}{score}"
+
+
 def model_sidebar() -> None:
     """Model chooser and status in the sidebar, shown on every page.
 
@@ -138,7 +153,7 @@ def model_sidebar() -> None:
     current = model_path().resolve()
     if current not in files:
         files.insert(0, current)  # the session's own choice stays listed even when it lives elsewhere or fails
-    labels = {str(p): ("shipped · " if p == SHIPPED_MODEL.resolve() else "") + p.name for p in files}
+    labels = {str(p): model_label(p) for p in files}
 
     def choice_changed() -> None:
         st.session_state["model_path"] = st.session_state["_model_choice"]
@@ -146,7 +161,14 @@ def model_sidebar() -> None:
     st.session_state["_model_choice"] = str(current)
     with st.sidebar:
         st.markdown("### Model")
-        st.selectbox("Model in use", list(labels), key="_model_choice", on_change=choice_changed, format_func=labels.get)
+        st.selectbox(
+            "Model in use",
+            list(labels),
+            key="_model_choice",
+            on_change=choice_changed,
+            format_func=labels.get,
+            help="The shipped model, or one trained on the Train page. Your choice applies to your session only.",
+        )
         loaded, error = current_model()
         if loaded is None:
             st.error("This model is missing or fails its check; see the page for how to retrain.")

@@ -23,6 +23,7 @@ IMAGE_SCALE = "gray"
 BAR_COLOUR = "#0072B2"
 HIGHLIGHT_COLOUR = "#E69F00"
 TRUE_COLOUR = "#009E73"
+LABEL_TRACE = "channel labels"  # the clickable channel numbers of a feature-map mosaic
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
 
 
@@ -89,18 +90,6 @@ def mosaic_geometry(h: int, c: int, columns: int | None = None) -> tuple[int, in
     return max(1, min(columns, c)), max(1, h // 10)
 
 
-def mosaic_channel_at(shape: tuple[int, int, int], x: float, y: float, columns: int | None = None) -> int | None:
-    """The channel under mosaic pixel (x, y) of :func:`feature_map_mosaic`, or None in a gap (for clicks)."""
-    h, w, c = shape
-    columns, gap = mosaic_geometry(h, c, columns)
-    col, dx = divmod(int(round(x)), w + gap)
-    row, dy = divmod(int(round(y)), h + gap)
-    if dx >= w or dy >= h or col >= columns:
-        return None
-    k = row * columns + col
-    return k if 0 <= k < c else None
-
-
 def mosaic_grid(maps: np.ndarray, columns: int | None = None, gap: int = 1):
     """Tile (h, w, c) maps into one 2-D array with NaN gaps.
 
@@ -133,9 +122,9 @@ def feature_map_mosaic(
 ) -> go.Figure:
     """All channels of a spatial layer output (h, w, c) as one labelled heatmap.
 
-    ``shared_scale``: one colour scale for all maps (compare channels) or each map
-    scaled to its own maximum (see every map's pattern). Hover always shows the
-    channel and the raw value.
+    ``shared_scale``: one colour scale for all maps (compare channels; hover shows
+    the value) or each map scaled to its own maximum (see every map's pattern;
+    hover shows the share of that map's peak). Hover always names the channel.
     """
     maps = np.asarray(maps, dtype=np.float32)
     h, w, c = maps.shape
@@ -145,39 +134,42 @@ def feature_map_mosaic(
         display = maps / np.where(peak > 0, peak, 1.0)
     columns, gap = mosaic_geometry(h, c, columns)
     mosaic, channel, origins = mosaic_grid(display, columns, gap=gap)
-    raw, _, _ = mosaic_grid(maps, columns, gap=gap)
-    custom = np.stack([channel.astype(np.float32), np.nan_to_num(raw, nan=0.0)], axis=-1)
+    # Payload: float32 values and a uint8 channel index (~200 KB for conv1's 32 maps;
+    # float64 values plus a float per-pixel [channel, value] pair were 826 KB).
+    hover = (
+        "channel %{customdata}<br>value %{z:.3f}<extra></extra>"
+        if shared_scale
+        else "channel %{customdata}<br>%{z:.0%} of this map's strongest value<extra></extra>"
+    )
     zmax = float(np.nanmax(mosaic)) if np.isfinite(mosaic).any() else 1.0
     fig = go.Figure(
         go.Heatmap(
-            z=mosaic,
-            customdata=custom,
+            z=mosaic.astype(np.float32),
+            customdata=np.where(channel < 0, 255, channel).astype(np.uint8 if c < 255 else np.uint16),
             colorscale=ACTIVATION_SCALE,
             zmin=0,
             zmax=zmax if zmax > 0 else 1.0,
             hoverongaps=False,
-            hovertemplate="channel %{customdata[0]:.0f}<br>value %{customdata[1]:.3f}<extra></extra>",
+            hovertemplate=hover,
             colorbar=dict(title=dict(text="activation" if shared_scale else "share of<br>map's max", side="right"), thickness=12),
-            xgap=0,
-            ygap=0,
         )
     )
     if labels:
-        fig.update_layout(
-            annotations=[
-                dict(
-                    x=x - 0.5,
-                    y=y - 0.5,
-                    text=str(k),
-                    showarrow=False,
-                    xanchor="left",
-                    yanchor="top",
-                    font=dict(size=9, color="white"),
-                    bgcolor="rgba(0,0,0,0.55)",
-                    borderpad=1,
-                )
-                for k, (y, x) in enumerate(origins)
-            ]
+        # Channel numbers as a scatter trace, not annotations: points can be clicked (heatmaps
+        # cannot be selected in Plotly), so clicking a number picks that channel.
+        fig.add_trace(
+            go.Scatter(
+                x=[x + 1.2 for _, x in origins],
+                y=[y + 1.2 for y, _ in origins],
+                mode="markers+text",
+                text=[str(k) for k in range(c)],
+                textfont=dict(size=9, color="white"),
+                marker=dict(symbol="square", size=15, color="rgba(0,0,0,0.6)"),
+                customdata=list(range(c)),
+                hovertemplate="channel %{customdata}: click to see it large<extra></extra>",
+                showlegend=False,
+                name=LABEL_TRACE,
+            )
         )
     if highlight is not None and 0 <= highlight < c:
         y, x = origins[highlight]

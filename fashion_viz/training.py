@@ -244,7 +244,9 @@ def _progress_callback(listener: TrainingListener, cancel: threading.Event | Non
 
         def on_train_batch_end(self, batch, logs=None):
             logs = logs or {}
-            listener.on_batch_end(self._epoch, batch + 1, steps_per_epoch, float(logs.get("loss", math.nan)), float(logs.get("accuracy", math.nan)))
+            # With steps_per_execution, Keras reports the execution's nominal last step, which can pass the epoch's end.
+            step = min(batch + 1, steps_per_epoch)
+            listener.on_batch_end(self._epoch, step, steps_per_epoch, float(logs.get("loss", math.nan)), float(logs.get("accuracy", math.nan)))
             if cancel is not None and cancel.is_set():
                 self.model.stop_training = True
 

@@ -7,6 +7,7 @@ import plotly.io
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
+from fashion_viz.model import LAYER_NAMES
 from fashion_viz.preprocessing import png_bytes
 
 APP = str(ROOT / "app.py")
@@ -57,14 +58,11 @@ def test_architecture_shows_diagrams_table_and_total(shipped):
 
 
 def _explorer_layer_title(at) -> str:
-    return [t for t in chart_titles(at) if t.split(":")[0] in {l.name for l in _LAYERS}][0]
-
-
-_LAYERS = []
+    """The title of the current layer's figure (each starts with the layer's name)."""
+    return [t for t in chart_titles(at) if t.split(":")[0] in LAYER_NAMES][0]
 
 
 def test_explorer_sample_then_every_layer(shipped):
-    _LAYERS[:] = shipped.model.layers
     at = open_page("explorer")
     at.selectbox(key="explorer_class").set_value(3).run()
     assert not at.exception
@@ -138,7 +136,7 @@ def test_evaluate_page_confusion_and_cell_images(fmnist, shipped):
     explore[0].click().run()
     assert not at.exception
     assert f"Input: test image #{first}" in chart_titles(at), "the Explorer opens on the chosen image"
-    assert at.query_params["image"] == [str(first)]
+    assert at.query_params["image"] == str(first), "the link carries the image"
 
 
 def test_corrupt_model_is_explained_with_a_way_to_train(model_copy):

@@ -141,7 +141,7 @@ def test_broken_upload_then_good_upload(page, app_url, sample, tmp_path):
 def test_train_one_epoch_in_the_browser_then_use_the_model(page, app_url, fmnist, trained_dir):
     page.goto(f"{app_url}/train")
     settle(page)
-    page.get_by_label("Epochs").fill("1")
+    page.get_by_label("Epochs", exact=True).and_(page.locator("input")).fill("1")
     slider = page.get_by_role("slider", name="Training images")
     slider.focus()
     slider.press("Home")  # the smallest subset: 5,000 images
@@ -151,12 +151,20 @@ def test_train_one_epoch_in_the_browser_then_use_the_model(page, app_url, fmnist
     no_exceptions(page)
     page.get_by_role("button", name="Use this model in the app").click()
     page.get_by_text("You are using this model now.").wait_for(timeout=60_000)
-    new_models = list(trained_dir.glob("fashion_cnn-*.keras"))
-    assert len(new_models) == 1
+    assert len(list(trained_dir.glob("fashion_cnn-*.keras"))) == 1, "saved in the trained-models folder"
     sidebar = page.locator("[data-testid='stSidebar']")
-    sidebar.get_by_text(new_models[0].name).wait_for()
-    assert sidebar.get_by_text("Trained here").count() == 1
-    page.goto(f"{app_url}/explorer")  # the session keeps using the new model on another page
+    sidebar.get_by_text("Trained here · test accuracy").wait_for()
+    page.get_by_role("link", name="Explorer").click()  # the session keeps using the new model on another page
     settle(page)
-    sidebar.get_by_text(new_models[0].name).wait_for()
+    sidebar.get_by_text("Trained here · test accuracy").wait_for()
+    no_exceptions(page)
+
+
+def test_click_a_feature_map_to_see_it_large(page, app_url):
+    page.goto(f"{app_url}/explorer")
+    settle(page)
+    wait_for_title(page, "conv1: 32 feature maps")
+    mosaic = page.locator("[data-testid='stPlotlyChart']").filter(has_text="conv1: 32 feature maps").first
+    mosaic.locator(".scatterlayer .point").nth(9).click(force=True)  # the number on channel 9's map
+    page.get_by_text("Channel 9 of conv1, large").wait_for(timeout=30_000)
     no_exceptions(page)

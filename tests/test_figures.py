@@ -9,7 +9,6 @@ from fashion_viz.figures import (
     flatten_figure,
     kernel_mosaic,
     layer_output_figure,
-    mosaic_channel_at,
     probability_chart,
     training_curves,
 )
@@ -23,23 +22,28 @@ def test_mosaic_holds_every_channel_once(shape):
     fig = feature_map_mosaic(maps, "t")
     heatmap = fig.data[0]
     z = np.array(heatmap.z, dtype=float)
-    channels = np.array(heatmap.customdata)[..., 0]
+    channels = np.array(heatmap.customdata)
     assert np.isfinite(z).sum() == shape[0] * shape[1] * shape[2]
     assert sorted(set(channels[np.isfinite(z)].astype(int).tolist())) == list(range(shape[2]))
-    assert len(fig.layout.annotations) == shape[2], "every map is labelled"
+    labels = fig.data[1]
+    assert list(labels.text) == [str(k) for k in range(shape[2])], "every map is labelled, clickably"
     assert fig.layout.title.text == "t"
+    assert len(fig.to_json()) < 300_000, "a mosaic stays light enough for the browser"
 
 
-def test_mosaic_hover_shows_raw_values_and_click_maps_back_to_channel():
+def test_mosaic_hover_shows_values_and_numbers_sit_on_their_maps():
     maps = np.arange(5 * 5 * 8, dtype=np.float32).reshape(5, 5, 8)
-    fig = feature_map_mosaic(maps, "t", shared_scale=False)
-    z = np.array(fig.data[0].z, dtype=float)
-    custom = np.array(fig.data[0].customdata)
-    assert np.nanmax(z) == pytest.approx(1.0), "per-map scale: each map divided by its max"
-    for y, x in zip(*np.nonzero(np.isfinite(z))):
-        k = int(custom[y, x, 0])
-        assert mosaic_channel_at(maps.shape, x, y) == k
-        assert custom[y, x, 1] in maps[:, :, k]
+    shared = feature_map_mosaic(maps, "t", shared_scale=True)
+    per_map = feature_map_mosaic(maps, "t", shared_scale=False)
+    z_shared, z_per_map = np.array(shared.data[0].z, dtype=float), np.array(per_map.data[0].z, dtype=float)
+    custom = np.array(shared.data[0].customdata)
+    assert np.nanmax(z_per_map) == pytest.approx(1.0), "per-map scale: each map divided by its max"
+    assert "value" in shared.data[0].hovertemplate and "strongest" in per_map.data[0].hovertemplate
+    for y, x in zip(*np.nonzero(np.isfinite(z_shared))):
+        assert z_shared[y, x] in maps[:, :, int(custom[y, x])], "shared scale: hover value is the raw activation"
+    label = shared.data[1]
+    for k, (lx, ly) in enumerate(zip(label.x, label.y)):
+        assert custom[int(ly), int(lx)] == k, "each number sits on its own map"
 
 
 def test_kernel_mosaic_is_centred_on_zero():

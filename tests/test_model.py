@@ -30,7 +30,7 @@ EXPECTED = [
 def test_seed_architecture_exactly():
     model = build_model()
     assert model.count_params() == EXPECTED_PARAMS == 225_034
-    assert tuple(model.input.shape) == (None, 28, 28, 1)
+    assert tuple(model.inputs[0].shape) == (None, 28, 28, 1)
     got = [(l.name, type(l).__name__, tuple(l.output.shape[1:]), l.count_params()) for l in model.layers]
     assert got == EXPECTED
     rates = [l.rate for l in model.layers if type(l).__name__ == "Dropout"]

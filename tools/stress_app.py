@@ -144,7 +144,7 @@ async def train_while_exploring(browser, url, photos_both: Photos, explorers: in
     page = await context.new_page()
     await page.goto(f"{url}/train")
     await page.wait_for_selector("[data-test-script-state='notRunning']", timeout=60_000)
-    await page.get_by_label("Epochs").fill("1")
+    await page.get_by_label("Epochs", exact=True).and_(page.locator("input")).fill("1")
     slider = page.get_by_role("slider", name="Training images")
     await slider.focus()
     await slider.press("Home")  # 5,000 images
