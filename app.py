@@ -1,6 +1,10 @@
 """fashion-viz: `streamlit run app.py`."""
 
+import time
+
 import streamlit as st
+
+run_started = time.perf_counter()
 
 st.set_page_config(page_title="fashion-viz · inside a CNN", page_icon=":material/checkroom:", layout="wide")
 
@@ -17,3 +21,5 @@ navigation = st.navigation(
 )
 model_sidebar()
 navigation.run()
+# Server-side time of this run (reported by `python -m fashion_viz bench` as rerun_ms).
+st.session_state["_last_run_ms"] = (time.perf_counter() - run_started) * 1000

@@ -27,7 +27,7 @@ with status:
         st.caption(
             f"Loaded from `{loaded.path.name}` (checksum verified against its model card) · trained "
             f"{card.get('epochs_run', '?')} epochs in {card.get('training_seconds', 0):.0f} s · "
-            f"data: {'full Fashion-MNIST on this server' if ui.dataset() is not None else 'embedded sample only'}"
+            f"data: {'full Fashion-MNIST on this server' if ui.dataset_available() else 'embedded sample only'}"
         )
 with links:
     st.markdown("**Where to go**")
@@ -40,7 +40,7 @@ if loaded is not None:
     st.subheader("Quick classify")
     pick, picture, chart = st.columns([2, 1, 3])
     with pick:
-        chosen = ui.image_picker("home", sources=("Sample gallery", "Upload a photo"))
+        chosen = ui.image_picker("home", sources=("Sample gallery", "Upload a photo"), full=False)
     if chosen is not None:
         activations = ui.current_extractor()(chosen.image)
         ui.prediction_panel(chosen, activations.probabilities, picture, chart, "home", "What the model sees")

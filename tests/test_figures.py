@@ -7,9 +7,12 @@ from fashion_viz.figures import (
     confusion_matrix_figure,
     feature_map_mosaic,
     flatten_figure,
+    image_figure,
     kernel_mosaic,
     layer_output_figure,
+    per_class_accuracy_chart,
     probability_chart,
+    single_map_figure,
     training_curves,
 )
 from fashion_viz.layer_guide import describe_layers
@@ -101,3 +104,24 @@ def test_architecture_figure_and_layer_guide(shipped):
     fig = architecture_figure(infos)
     hover = fig.data[0].hovertext
     assert len(hover) == 10 and "18,496" in hover[3]
+
+
+def test_every_figure_passes_plotly_validation(extractor, shipped, sample):
+    """Builders skip validation for speed; rebuilding each figure validated catches any bad property."""
+    import plotly.graph_objects as go
+
+    acts = extractor(sample.images[7])
+    infos = describe_layers(shipped.model)
+    figures = [layer_output_figure(o, i, shared_scale=s, highlight=3) for o, i in zip(acts.layers, infos) for s in (True, False)]
+    figures += [
+        probability_chart(acts.probabilities, 7),
+        image_figure(sample.images[7], "input"),
+        single_map_figure(acts.layers[0].values[:, :, 0], "map"),
+        kernel_mosaic(shipped.model.get_layer("conv2").get_weights()[0], "k", input_channel=2, highlight=5),
+        training_curves([dict(epoch=1, loss=1.0, accuracy=0.5, val_loss=1.0, val_accuracy=0.5)], "loss", "c"),
+        confusion_matrix_figure(np.eye(10, dtype=int)),
+        per_class_accuracy_chart([0.9] * 10),
+        architecture_figure(infos),
+    ]
+    for fig in figures:
+        go.Figure(fig.to_dict())  # raises ValueError on any invalid property

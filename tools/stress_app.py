@@ -64,7 +64,7 @@ async def explorer_upload_page(browser, url: str):
     await page.goto(f"{url}/explorer")
     await page.wait_for_selector("[data-test-script-state='notRunning']", timeout=60_000)
     await page.get_by_text("Upload a photo", exact=True).click()
-    await page.wait_for_selector("input[type='file']", timeout=60_000)
+    await page.wait_for_selector("input[type='file']", state="attached", timeout=60_000)
     return context, page
 
 
