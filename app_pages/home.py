@@ -27,7 +27,7 @@ with status:
         st.caption(
             f"Loaded from `{loaded.path.name}` (checksum verified against its model card) · trained "
             f"{card.get('epochs_run', '?')} epochs in {card.get('training_seconds', 0):.0f} s · "
-            f"data: {'full Fashion-MNIST on this server' if ui.dataset_available() else 'embedded sample only'}"
+            f"data: {'full Fashion-MNIST on this server' if ui.dataset_on_disk() else 'embedded sample only'}"
         )
 with links:
     st.markdown("**Where to go**")

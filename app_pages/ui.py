@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from fashion_viz import CLASS_NAMES
-from fashion_viz.data import HOW_TO_GET, DatasetError, FashionMNIST, Sample, load_fashion_mnist, load_sample
+from fashion_viz.data import HOW_TO_GET, DatasetError, FashionMNIST, Sample, dataset_available, load_fashion_mnist, load_sample
 from fashion_viz.figures import image_figure, probability_chart
 from fashion_viz.model import SHIPPED_MODEL, LoadedModel, ModelError, list_model_files, load_checked_model, read_card
 from fashion_viz.preprocessing import MAX_BYTES, UPLOAD_TYPES, ImageInputError, PreparedImage, confidence_warning, prepare_upload
@@ -102,6 +102,11 @@ def dataset() -> FashionMNIST | None:
 
 def dataset_error() -> str | None:
     return _dataset()[1]
+
+
+def dataset_on_disk() -> bool:
+    """Whether the dataset's files are present, without loading them (for status lines)."""
+    return dataset_available()
 
 
 def explain_missing_dataset(what: str) -> None:
