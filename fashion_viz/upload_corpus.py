@@ -58,8 +58,8 @@ def awkward_files(image: np.ndarray) -> list[tuple[str, bytes]]:
     frames[0].save(animated_gif, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     animated_webp = io.BytesIO()
     frames[0].save(animated_webp, format="WEBP", save_all=True, append_images=frames[1:], duration=100, lossless=True)
-    palette = transparent_cutout(photo).convert("RGB").quantize(64)
-    palette_rgba = transparent_cutout(photo).quantize(64)
+    palette = photo.quantize(256, dither=Image.Dither.NONE)
+    palette_rgba = transparent_cutout(photo).quantize(256, dither=Image.Dither.NONE)
     return [
         ("plain.png", encode(photo, "PNG")),
         ("cmyk.jpg", encode(photo.convert("CMYK"), "JPEG", quality=95)),

@@ -73,6 +73,8 @@ async def upload_and_read(page, path: Path, timeout_ms: int = 30_000) -> str:
     await page.locator("input[type='file']").set_input_files(str(path))
     marker = f"Input: upload: {path.name}"
     await page.wait_for_function(f"m => ({TITLE_JS})().includes(m)", arg=marker, timeout=timeout_ms)
+    await page.wait_for_selector("[data-test-script-state='notRunning']", timeout=timeout_ms)
+    await page.wait_for_function(f"() => ({TITLE_JS})().some(t => t.startsWith('Prediction:'))", timeout=timeout_ms)
     titles = await page.evaluate(TITLE_JS)
     if await page.locator("[data-testid='stException']").count():
         raise RuntimeError("exception element on the page")
@@ -118,7 +120,10 @@ async def soak_phase(browser, server, url, photos, uploads) -> dict:
     context, page = await explorer_upload_page(browser, url)
     errors = []
     for i in range(20):  # warm-up
-        await upload_and_read(page, photos.paths[i])
+        try:
+            await upload_and_read(page, photos.paths[i])
+        except Exception:  # noqa: BLE001 - warm-up only
+            pass
     before = server.rss
     start = time.time()
     for i in range(uploads):
@@ -236,7 +241,8 @@ async def main_async(args) -> dict:
 
     results: dict = {}
     old = ActivationExtractor(load_checked_model().model)
-    server = AppServer().start()
+    trained = tempfile.TemporaryDirectory()  # models trained by the check stay out of models/
+    server = AppServer(env={"FASHION_VIZ_MODELS_DIR": trained.name}).start()
     url = server.url
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -250,6 +256,7 @@ async def main_async(args) -> dict:
                 await browser.close()
     finally:
         server.stop()
+        trained.cleanup()
     results.update(kill_while_saving())
     return results
 
