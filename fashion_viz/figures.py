@@ -17,14 +17,17 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 
 from fashion_viz import CLASS_NAMES
 
-ACTIVATION_SCALE = "Cividis"
+# Colour scales are explicit lists: figures skip validation, which is what would expand a
+# Python-side name such as "gray" into colours (plotly.js itself does not know it).
+ACTIVATION_SCALE = plotly.colors.make_colorscale(plotly.colors.sequential.Cividis)
 # Blue-white-orange (PuOr reversed family), colour-blind safe, symmetric about 0.
 DIVERGING_SCALE = [[0.0, "#2166ac"], [0.25, "#92c5de"], [0.5, "#f7f7f7"], [0.75, "#fdb863"], [1.0, "#b35806"]]
-IMAGE_SCALE = "gray"
+IMAGE_SCALE = [[0.0, "#000000"], [1.0, "#ffffff"]]
 BAR_COLOUR = "#0072B2"
 HIGHLIGHT_COLOUR = "#E69F00"
 TRUE_COLOUR = "#009E73"
@@ -263,13 +266,17 @@ def kernel_mosaic(kernels: np.ndarray, title: str, input_channel: int | None = N
     """Conv filter weights (kh, kw, in, out) as a mosaic, diverging colours centred on 0.
 
     ``input_channel`` picks the slice each filter applies to that input map; None
-    shows the mean over input channels.
+    shows the mean over input channels. The colour scale is symmetric about 0 and
+    reaches the 90th percentile of |weight| (larger weights show at full colour).
     """
     kernels = np.asarray(kernels, dtype=np.float32)
     planes = kernels.mean(axis=2) if input_channel is None else kernels[:, :, input_channel, :]
     kh, kw, out = planes.shape
     mosaic, channel, origins = mosaic_grid(planes, columns=min(16, out), gap=1)
-    limit = float(np.nanmax(np.abs(mosaic))) or 1.0
+    # A few filters with large weights (2-3 against a typical 0.3 here) would wash every other filter
+    # out to white: the scale reaches the 90th percentile of |weight|, larger weights show at full
+    # colour, and hover gives their exact value.
+    limit = float(np.nanpercentile(np.abs(mosaic), 90)) or 1.0
     heat = dict(
         type="heatmap",
         z=mosaic,
@@ -280,7 +287,7 @@ def kernel_mosaic(kernels: np.ndarray, title: str, input_channel: int | None = N
         zmid=0,
         hoverongaps=False,
         hovertemplate="filter %{customdata}<br>weight %{z:.3f}<extra></extra>",
-        colorbar=dict(title=dict(text="weight<br>(− blue, + orange)"), thickness=12),
+        colorbar=dict(title=dict(text="weight<br>(− blue, + orange;<br>ends include larger)"), thickness=12),
     )
     shapes = [_outline(origins[highlight], kh, kw, "black")] if highlight is not None and 0 <= highlight < out else []
     ratio = mosaic.shape[0] / mosaic.shape[1]

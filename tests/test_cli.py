@@ -77,8 +77,8 @@ def test_info_reports_data_and_models(fmnist):
 
 def test_train_writes_a_new_model_and_card(tmp_path, fmnist):
     out = tmp_path / "mini.keras"
-    result = run_cli("train", "--epochs", "1", "--train-limit", "3000", "--out", str(out))
+    result = run_cli("train", "--epochs", "2", "--train-limit", "5000", "--out", str(out))
     assert result.returncode == 0, result.stderr
     card = json.loads(out.with_suffix(".json").read_text())
-    assert card["epochs_run"] == 1 and 0.5 < card["test_accuracy"] < 1
+    assert card["epochs_run"] == 2 and 0.6 < card["test_accuracy"] < 1, "it learned (chance is 10 %)"
     assert "Test accuracy" in result.stdout

@@ -125,3 +125,6 @@ def test_every_figure_passes_plotly_validation(extractor, shipped, sample):
     ]
     for fig in figures:
         go.Figure(fig.to_dict())  # raises ValueError on any invalid property
+        for trace in fig.data:
+            scale = getattr(trace, "colorscale", None)
+            assert scale is None or isinstance(scale, (list, tuple)), f"{fig.layout.title.text}: colorscale {scale!r} is a name plotly.js may not know"
