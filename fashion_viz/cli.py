@@ -143,7 +143,7 @@ def cmd_info(args) -> int:
     import keras
     import tensorflow as tf
 
-    from fashion_viz.data import FILES, HOW_TO_GET, DatasetError, candidate_dirs, download_with_keras, find_dataset_dir, load_fashion_mnist
+    from fashion_viz.data import FILES, DatasetError, candidate_dirs, download_with_keras, find_dataset_dir, load_fashion_mnist
     from fashion_viz.model import ModelError, file_sha256, list_model_files, read_card
 
     if args.download and find_dataset_dir() is None:
@@ -154,7 +154,7 @@ def cmd_info(args) -> int:
         data = load_fashion_mnist(allow_download=False)
         info["dataset"] = {"source": data.source, "verified": True, "sha256_decompressed": {s.name: s.sha256 for s in FILES.values()}}
     except DatasetError as exc:
-        info["dataset"] = {"verified": False, "error": str(exc) if str(exc) != HOW_TO_GET else HOW_TO_GET}
+        info["dataset"] = {"verified": False, "error": str(exc)}
     models = []
     for path in list_model_files():
         entry = {"path": str(path), "sha256": file_sha256(path)}
