@@ -243,10 +243,13 @@ def progress_callback(listener: TrainingListener, cancel: threading.Event | None
     last_reported = [(-1, 0)]
 
     class ProgressCallback(keras.callbacks.Callback):
-        # Batch progress is dispatched on Keras' single-worker executor instead of blocking
-        # training to fetch the loss after every execution (that sync cost 25 % of epoch time).
-        # The listeners are thread-safe (TrainingJobs locks; the terminal bar has one writer).
+        # Batch progress is dispatched on Keras' callback thread pool instead of blocking training
+        # to fetch the loss after every execution (that sync cost 25 % of epoch time). Calls may
+        # then overlap or arrive out of order, so on_train_batch_end reports under a lock, in order.
         async_safe = True
+
+        def on_train_begin(self, logs=None):
+            last_reported[0] = (-1, 0)  # a callback reused for another fit starts afresh
 
         def on_epoch_begin(self, epoch, logs=None):
             self._start = time.perf_counter()
