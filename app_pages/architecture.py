@@ -3,18 +3,12 @@
 import pandas as pd
 import streamlit as st
 
-from app_pages import ui
-from fashion_viz.diagrams import layered_diagram
+from app_pages import resources, state
+from app_pages.panels import require_model, show_figure
 from fashion_viz.figures import architecture_figure
 from fashion_viz.layer_guide import describe_layers, shape_text
 
-
-@st.cache_resource(show_spinner="Drawing the diagram…", max_entries=6)
-def cached_diagram(path: str, mtime: float):
-    return layered_diagram(ui._load_model(path, mtime).model)
-
-
-loaded = ui.require_model()
+loaded = require_model()
 model = loaded.model
 infos = describe_layers(model)
 total = model.count_params()
@@ -26,13 +20,12 @@ st.markdown(
     f"{sum(i.params for i in infos if i.kind == 'dense'):,} of them in the first dense layer."
 )
 
-path = ui.model_path()
 st.subheader("Layered view (visualkeras)")
-st.image(cached_diagram(str(path), ui._mtime(path)), caption="Each block is one layer's output; its size follows the output's size (log scale). Colours: layer type.", width="stretch")
+st.image(resources.current_diagram(), caption="Each block is one layer's output; its size follows the output's size (log scale). Colours: layer type.", width="stretch")
 
 st.subheader("Interactive diagram")
 st.caption("Hover a block for its input and output shapes, how its parameters are counted and its receptive field.")
-ui.show_figure(architecture_figure(infos), "architecture_diagram")
+show_figure(architecture_figure(infos), "architecture_diagram")
 
 st.subheader("Summary")
 table = pd.DataFrame(
@@ -56,4 +49,4 @@ for info in infos:
     with st.expander(f"{info.index + 1}. {info.name}: {info.title} → {shape_text(info.output_shape)}", expanded=info.index == 0):
         st.markdown(info.explanation)
         st.caption(f"Parameters: {info.params_formula}")
-st.page_link(ui.PAGES["explorer"], label="See each layer at work on a picture in the Explorer", icon=":material/arrow_forward:")
+st.page_link(state.PAGES["explorer"], label="See each layer at work on a picture in the Explorer", icon=":material/arrow_forward:")

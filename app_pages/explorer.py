@@ -3,7 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from app_pages import ui
+from app_pages import resources, state
+from app_pages.panels import prediction_panel, require_model, show_figure
+from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
 from fashion_viz.activations import conv_kernels
 from fashion_viz.figures import (
@@ -14,8 +16,8 @@ from fashion_viz.figures import (
 )
 from fashion_viz.layer_guide import describe_layers, shape_text
 
-loaded = ui.require_model()
-extractor = ui.current_extractor()
+loaded = require_model()
+extractor = resources.current_extractor()
 infos = describe_layers(loaded.model)
 names = [info.name for info in infos]
 
@@ -24,31 +26,31 @@ st.caption("Choose a picture, then step through the layers: each shows what that
 
 pick, picture, chart = st.columns([2, 1.2, 2.6])
 with pick:
-    chosen = ui.image_picker("explorer")
+    chosen = image_picker("explorer")
 if chosen is None:
     st.info("Upload a photo of a garment (or choose another input) to start.")
     st.stop()
 
 activations = extractor(chosen.image)
-ui.prediction_panel(chosen, activations.probabilities, picture, chart, "explorer", f"Input: {chosen.caption}")
+prediction_panel(chosen, activations.probabilities, picture, chart, "explorer", f"Input: {chosen.caption}")
 if chosen.test_index is not None:
     st.caption(f"Share this view: the link now ends in `?image={chosen.test_index}`.")
 
 # ------------------------------------------------------------ layer stepper
 st.divider()
 st.subheader("Step through the layers")
-if st.session_state.get("explorer_layer") not in names:
-    # The layer survives page switches in "layer_index" (widget state is dropped when the page is left).
-    st.session_state["explorer_layer"] = names[min(st.session_state.get("layer_index", 0), len(names) - 1)]
+if st.session_state.get(state.EXPLORER_LAYER) not in names:
+    # The layer survives page switches in LAYER_INDEX (widget state is dropped when the page is left).
+    st.session_state[state.EXPLORER_LAYER] = names[min(st.session_state.get(state.LAYER_INDEX, 0), len(names) - 1)]
 
 
 def _step(delta: int) -> None:
-    index = int(np.clip(names.index(st.session_state["explorer_layer"]) + delta, 0, len(names) - 1))
-    st.session_state["explorer_layer"] = names[index]
+    index = int(np.clip(names.index(st.session_state[state.EXPLORER_LAYER]) + delta, 0, len(names) - 1))
+    st.session_state[state.EXPLORER_LAYER] = names[index]
 
 
-index = names.index(st.session_state["explorer_layer"])
-st.session_state["layer_index"] = index
+index = names.index(st.session_state[state.EXPLORER_LAYER])
+st.session_state[state.LAYER_INDEX] = index
 back, where, forward = st.columns([1, 4, 1], vertical_alignment="center")
 back.button("Previous", on_click=_step, args=(-1,), disabled=index == 0, icon=":material/arrow_back:", width="stretch")
 where.markdown(
@@ -61,7 +63,7 @@ forward.button(
 st.segmented_control(
     "Layer (input → output)",
     options=names,
-    key="explorer_layer",
+    key=state.EXPLORER_LAYER,
     required=True,
     format_func=lambda n: f"{names.index(n) + 1} {n}",
     width="stretch",
@@ -95,37 +97,41 @@ with figure_column:
             help="One scale lets you compare how strongly maps respond; per-map scales show the pattern of weak maps too.",
         ) == "one scale for all maps"
         strongest = np.argsort(output.values.reshape(-1, channels).max(axis=0))[::-1]
-        # "channel_index" is the one source of truth; the selectbox and clicks on the mosaic write to it.
-        channel = min(st.session_state.get("channel_index", int(strongest[0])), channels - 1)
+        # CHANNEL_INDEX is the person's choice and is only written when they choose (the selectbox or a click
+        # on a map's number); a layer with fewer channels shows its last one without forgetting the choice.
+        chosen_channel = st.session_state.get(state.CHANNEL_INDEX, int(strongest[0]))
+        channel = min(chosen_channel, channels - 1)
         channel_key, chart_key = f"explorer_channel_{info.name}", f"explorer_layer_{info.name}"
 
         def channel_picked() -> None:
-            st.session_state["channel_index"] = st.session_state[channel_key]
+            st.session_state[state.CHANNEL_INDEX] = st.session_state[channel_key]
 
         def map_clicked() -> None:
             points = st.session_state[chart_key].selection.points
             if points and points[0].get("curve_number") == 1:  # the channel-number markers
-                st.session_state["channel_index"] = int(points[0]["point_index"])
+                st.session_state[state.CHANNEL_INDEX] = int(points[0]["point_index"])
 
-        st.session_state["channel_index"] = st.session_state[channel_key] = channel
+        st.session_state[channel_key] = channel
         channel_choice.selectbox("Channel to see large (or click a map's number)", range(channels), key=channel_key, on_change=channel_picked)
-        ui.show_figure(
+        if chosen_channel != channel:
+            channel_choice.caption(f"Your channel {chosen_channel} is not among this layer's {channels}; showing channel {channel}. It comes back on layers that have it.")
+        show_figure(
             layer_output_figure(output, info, shared_scale=shared, highlight=channel),
             chart_key,
             on_select=map_clicked,
             selection_mode="points",
         )
     else:
-        ui.show_figure(layer_output_figure(output, info), f"explorer_layer_{info.name}")
+        show_figure(layer_output_figure(output, info), f"explorer_layer_{info.name}")
 
 if channel is not None:
     st.markdown(f"##### Channel {channel} of {info.name}, large")
     left, middle, right = st.columns(3)
     with left:
-        ui.show_figure(image_figure(chosen.image, "The input", height=320), "explorer_detail_input")
+        show_figure(image_figure(chosen.image, "The input", height=320), "explorer_detail_input")
     with middle:
         values = output.values[:, :, channel]
-        ui.show_figure(single_map_figure(values, f"{info.name} channel {channel} (max {values.max():.2f})", height=320), "explorer_detail_map")
+        show_figure(single_map_figure(values, f"{info.name} channel {channel} (max {values.max():.2f})", height=320), "explorer_detail_map")
     with right:
         st.markdown("**Strongest channels for this picture**")
         st.markdown(", ".join(f"`{int(k)}`" for k in strongest[:8]))
@@ -160,7 +166,7 @@ if conv_layers:
     title = f"{layer_name}: {kernels.shape[3]} filters of {kernels.shape[0]}x{kernels.shape[1]}" + (
         "" if in_channels == 1 else (" (mean over input channels)" if input_channel is None else f", weights on input channel {input_channel}")
     )
-    ui.show_figure(kernel_mosaic(kernels, title, input_channel=input_channel, highlight=highlight), f"explorer_kernels_{layer_name}")
+    show_figure(kernel_mosaic(kernels, title, input_channel=input_channel, highlight=highlight), f"explorer_kernels_{layer_name}")
 
 with st.sidebar:
     st.markdown("### This picture")

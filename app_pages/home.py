@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from app_pages import ui
+from app_pages import resources, state
+from app_pages.panels import prediction_panel
+from app_pages.picker import GALLERY, UPLOAD, image_picker
 
 st.title("fashion-viz: see inside a CNN")
 st.markdown(
@@ -11,37 +13,40 @@ st.markdown(
     "each layer makes of the picture, and why the model decides what it does."
 )
 
-loaded, error = ui.current_model()
+loaded, error = resources.current_model()
 status, links = st.columns([3, 2])
 with status:
     if loaded is None:
         st.error(f"The model could not be loaded. {error}")
-        st.page_link(ui.PAGES["train"], label="Train a new model", icon=":material/model_training:")
+        st.page_link(state.PAGES["train"], label="Train a new model", icon=":material/model_training:")
     else:
         card = loaded.card
-        accuracy = card.get("test_accuracy")
         a, b, c = st.columns(3)
-        a.metric("Test accuracy", f"{accuracy:.2%}" if accuracy is not None else "unknown", help="On the 10,000 Fashion-MNIST test images")
+        a.metric(
+            "Test accuracy",
+            f"{card.test_accuracy:.2%}" if card.test_accuracy is not None else "unknown",
+            help=card.how_measured,
+        )
         b.metric("Parameters", f"{loaded.model.count_params():,}")
         c.metric("Model", "shipped" if loaded.shipped else "trained here")
         st.caption(
-            f"Loaded from `{loaded.path.name}` (checksum verified against its model card) · trained "
-            f"{card.get('epochs_run', '?')} epochs in {card.get('training_seconds', 0):.0f} s · "
-            f"data: {'full Fashion-MNIST on this server' if ui.dataset_on_disk() else 'embedded sample only'}"
+            f"{card.how_measured} Loaded from `{loaded.path.name}` (checksum verified against its model card) · trained "
+            f"{card.epochs_run} epochs in {card.training_seconds:.0f} s · "
+            f"data: {'full Fashion-MNIST on this server' if resources.dataset_on_disk() else 'embedded sample only'}"
         )
 with links:
     st.markdown("**Where to go**")
-    st.page_link(ui.PAGES["explorer"], label="Explorer: step through the layers with one picture", icon=":material/layers:")
-    st.page_link(ui.PAGES["architecture"], label="Architecture: the network and what each layer does", icon=":material/account_tree:")
-    st.page_link(ui.PAGES["evaluate"], label="Evaluate: where the model goes wrong", icon=":material/analytics:")
-    st.page_link(ui.PAGES["train"], label="Train: train your own copy and watch it learn", icon=":material/model_training:")
+    st.page_link(state.PAGES["explorer"], label="Explorer: step through the layers with one picture", icon=":material/layers:")
+    st.page_link(state.PAGES["architecture"], label="Architecture: the network and what each layer does", icon=":material/account_tree:")
+    st.page_link(state.PAGES["evaluate"], label="Evaluate: where the model goes wrong", icon=":material/analytics:")
+    st.page_link(state.PAGES["train"], label="Train: train your own copy and watch it learn", icon=":material/model_training:")
 
 if loaded is not None:
     st.subheader("Quick classify")
     pick, picture, chart = st.columns([2, 1, 3])
     with pick:
-        chosen = ui.image_picker("home", sources=("Sample gallery", "Upload a photo"), full=False)
+        chosen = image_picker("home", sources=(GALLERY, UPLOAD), full=False)
     if chosen is not None:
-        activations = ui.current_extractor()(chosen.image)
-        ui.prediction_panel(chosen, activations.probabilities, picture, chart, "home", "What the model sees")
-        st.page_link(ui.PAGES["explorer"], label="Open this picture in the Explorer", icon=":material/arrow_forward:")
+        activations = resources.current_extractor()(chosen.image)
+        prediction_panel(chosen, activations.probabilities, picture, chart, "home", "What the model sees")
+        st.page_link(state.PAGES["explorer"], label="Open this picture in the Explorer", icon=":material/arrow_forward:")

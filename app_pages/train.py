@@ -4,35 +4,30 @@ import time
 
 import streamlit as st
 
-from app_pages import ui
+from app_pages import resources, state
+from app_pages.panels import explain_missing_dataset, show_figure
 from fashion_viz.figures import training_curves
-from fashion_viz.jobs import TrainingJobs
-from fashion_viz.model import SHIPPED_MODEL, ModelError, read_card, trained_models_dir
-from fashion_viz.training import TrainConfig
+from fashion_viz.training import TrainConfig, estimate_seconds, split_sizes
 
-
-@st.cache_resource
-def training_jobs() -> TrainingJobs:
-    """One coordinator per server: at most one training job runs at a time."""
-    return TrainingJobs(models_dir=trained_models_dir())
-
-
+defaults = TrainConfig()
+n_train, n_val = split_sizes(60_000, defaults.validation_size)
 st.title("Train")
 st.markdown(
-    "Train a fresh copy of the same network on the 60,000 Fashion-MNIST training pictures (5,000 held out for validation) "
+    f"Train a fresh copy of the same network on the 60,000 Fashion-MNIST training pictures ({n_val:,} held out for validation) "
     "and watch the loss fall and the accuracy rise. The shipped model is never overwritten: the new one is saved under a new "
     "name in `models/`, checked, and you choose whether to use it."
 )
-data = ui.dataset()
+data = resources.dataset()
 if data is None:
-    ui.explain_missing_dataset("Training")
+    explain_missing_dataset("Training")
     st.stop()
 
-jobs = training_jobs()
-defaults = TrainConfig()
-session_id = st.session_state.setdefault("session_id", f"{time.time_ns():x}")
+jobs = resources.training_jobs()
+session_id = st.session_state.setdefault(state.SESSION_ID, f"{time.time_ns():x}")
+running = jobs.snapshot().running
 
-with st.form("train_settings", border=True):
+with st.container(border=True):
+    # Plain widgets, not a form: the time estimate follows every change before training starts.
     a, b, c, d = st.columns(4)
     epochs = a.number_input("Epochs", min_value=1, max_value=100, value=10, help=f"The shipped model used {defaults.epochs}.")
     batch_size = b.select_slider("Batch size", options=[32, 64, 128, 256, 512], value=defaults.batch_size)
@@ -44,31 +39,32 @@ with st.form("train_settings", border=True):
         format_func=lambda v: f"{v:,}",
         help="Fewer images train faster and score lower.",
     )
-    started = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", disabled=jobs.snapshot().running)
-try:
-    shipped_card = read_card(SHIPPED_MODEL)
-    per_epoch = float(shipped_card.get("seconds_per_epoch") or 10.0)
-    full_images = 60_000 - min(shipped_card.get("config", {}).get("validation_size", 5_000), 12_000)
-except ModelError:
-    per_epoch, full_images = 10.0, 55_000
-training_images = train_limit - min(defaults.validation_size, train_limit // 5)  # as split_train_validation does
-estimate = per_epoch * training_images / full_images * epochs
-when = f"{estimate:.0f} seconds" if estimate < 90 else f"{estimate / 60:.0f} minutes"
-st.caption(f"Estimated time on this server: about {when} (the shipped model took {per_epoch:.1f} s per full epoch).")
-if started:
     config = TrainConfig(
         epochs=int(epochs),
         batch_size=int(batch_size),
         learning_rate=float(learning_rate),
         train_limit=None if train_limit == 60_000 else int(train_limit),
     )
-    if not jobs.start(data, config, owner=session_id):
+    estimate = estimate_seconds(config)
+    when = f"{estimate:.0f} seconds" if estimate < 90 else f"{estimate / 60:.0f} minutes"
+    used, held_out = split_sizes(train_limit, defaults.validation_size)
+    st.caption(f"Estimated time on this 2-core server: about {when} ({used:,} training images, {held_out:,} held out, batch {config.batch_size}).")
+    started = st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=running)
+if started:
+    if jobs.start(data, config, owner=session_id):
+        running = True
+    else:
         st.warning("Another training run is already in progress on this server; wait for it to finish.")
 
 
-@st.fragment(run_every=1.0)
 def progress_panel() -> None:
+    """The job's progress, curves and result. Refreshes itself every second only while a job runs;
+    when the job this tab watched ends, the whole page reruns once (so "Start training" is enabled again)."""
     job = jobs.snapshot()
+    if job.running:
+        st.session_state[state.TRAIN_WATCHING] = True
+    elif st.session_state.pop(state.TRAIN_WATCHING, False):
+        st.rerun(scope="app")
     if job.state == "idle":
         st.caption("No training has run on this server since it started.")
         return
@@ -80,17 +76,17 @@ def progress_panel() -> None:
         if mine and job.state == "running":
             if st.button("Cancel training", icon=":material/stop:"):
                 jobs.cancel()
-                st.rerun()
+                st.rerun(scope="fragment")
         elif job.state == "cancelling":
             st.caption("Cancelling after the current batch…")
         elif not mine:
             st.caption("Only one training run can go at a time on this server; you can watch this one.")
     elif job.state == "done":
         st.success(f"Training finished in {job.finished - job.started:.0f} s: test accuracy **{job.test_accuracy:.2%}** on the 10,000 test images. Saved as `{job.model_path.name}`.")
-        if str(ui.model_path()) == str(job.model_path):
+        if str(resources.model_path()) == str(job.model_path):
             st.caption("You are using this model now.")
         elif st.button("Use this model in the app", type="primary", icon=":material/check:"):
-            st.session_state["model_path"] = str(job.model_path)
+            st.session_state[state.MODEL_PATH] = str(job.model_path)
             st.rerun(scope="app")
     elif job.state == "cancelled":
         st.info("Training was cancelled; nothing was saved.")
@@ -106,12 +102,12 @@ def progress_panel() -> None:
         history = [vars(r) for r in job.history]
         left, right = st.columns(2)
         with left:
-            ui.show_figure(training_curves(history, "loss", "Loss per epoch (lower is better)"), "train_loss")
+            show_figure(training_curves(history, "loss", "Loss per epoch (lower is better)"), "train_loss")
         with right:
-            ui.show_figure(training_curves(history, "accuracy", "Accuracy per epoch"), "train_accuracy")
+            show_figure(training_curves(history, "accuracy", "Accuracy per epoch"), "train_accuracy")
         st.caption("Training accuracy is measured with dropout switched on (a random half of the dense units off), so it sits below the validation accuracy.")
     elif job.running:
         st.caption("The curves appear after the first epoch.")
 
 
-progress_panel()
+st.fragment(progress_panel, run_every=1.0 if running else None)()

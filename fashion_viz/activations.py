@@ -15,6 +15,7 @@ import numpy as np
 
 from fashion_viz import IMAGE_SIZE
 from fashion_viz.layer_guide import layer_kind
+from fashion_viz.model import model_input
 
 
 @dataclass(frozen=True)
@@ -52,16 +53,6 @@ class Activations:
         raise KeyError(f"no layer named {name!r}; layers are {[o.name for o in self.layers]}")
 
 
-def as_model_batch(images: np.ndarray) -> np.ndarray:
-    """uint8 (28, 28) or (n, 28, 28) -> float32 (n, 28, 28, 1) scaled to [0, 1]."""
-    images = np.asarray(images)
-    if images.ndim == 2:
-        images = images[None]
-    if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise ValueError(f"expected 28x28 images, got an array of shape {images.shape}")
-    return (images.astype(np.float32) / 255.0)[..., None]
-
-
 class ActivationExtractor:
     """Compiled extractor of every layer's activations for a model (read-only use of the model)."""
 
@@ -97,7 +88,7 @@ class ActivationExtractor:
 
     def batch(self, images: np.ndarray) -> list[np.ndarray]:
         """Activations for a batch: one array per layer, each with the batch axis first."""
-        return self._worker.submit(self._run, as_model_batch(images)).result()
+        return self._worker.submit(self._run, model_input(images)).result()
 
     def __call__(self, image: np.ndarray) -> Activations:
         """Activations for one 28x28 uint8 image."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from fashion_viz import CLASS_NAMES
@@ -18,17 +17,21 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class TerminalProgress:
-    """A training listener that draws Keras' progress bar, one bar per epoch."""
+    """A training listener: Keras' progress bar on a terminal, one plain line per epoch otherwise
+    (a log file or a pipe would get thousands of carriage-return updates from the bar)."""
 
     def __init__(self, stream=sys.stderr):
         self.stream = stream
         self.bar = None
+        self.interactive = bool(getattr(stream, "isatty", lambda: False)())
 
     def on_train_begin(self, config, steps_per_epoch):
         self.epochs = config.epochs
         self.steps = steps_per_epoch
 
     def on_batch_end(self, epoch, step, steps_per_epoch, loss, accuracy):
+        if not self.interactive:
+            return
         import keras
 
         if self.bar is None:
@@ -37,6 +40,14 @@ class TerminalProgress:
         self.bar.update(step, values=[("loss", loss), ("accuracy", accuracy)], finalize=False)
 
     def on_epoch_end(self, record):
+        if not self.interactive:
+            print(
+                f"Epoch {record.epoch}/{self.epochs}: loss {record.loss:.4f}, accuracy {record.accuracy:.4f}, "
+                f"val_loss {record.val_loss:.4f}, val_accuracy {record.val_accuracy:.4f} ({record.seconds:.1f} s)",
+                file=self.stream,
+                flush=True,
+            )
+            return
         if self.bar is not None:
             self.bar.update(
                 self.steps,
@@ -46,15 +57,9 @@ class TerminalProgress:
         self.bar = None
 
 
-def default_output_path() -> Path:
-    from fashion_viz.model import trained_models_dir
-
-    return trained_models_dir() / f"fashion_cnn-{time.strftime('%Y%m%d-%H%M%S')}.keras"
-
-
 def cmd_train(args) -> int:
     from fashion_viz.data import load_fashion_mnist
-    from fashion_viz.model import save_model
+    from fashion_viz.model import card_path, reserve_new_model_path, save_model, trained_models_dir
     from fashion_viz.training import TrainConfig, train
 
     config = TrainConfig(
@@ -64,22 +69,22 @@ def cmd_train(args) -> int:
         seed=args.seed,
         train_limit=args.train_limit,
     )
-    out = Path(args.out) if args.out else default_output_path()
     data = load_fashion_mnist()
     print(f"Training on {data.source}: {config.epochs} epochs, batch {config.batch_size}.", file=sys.stderr)
     result = train(data, config, TerminalProgress())
+    out = Path(args.out) if args.out else reserve_new_model_path(trained_models_dir())
     card = save_model(result.model, out, result.card)
     print(
-        f"Test accuracy {result.test_accuracy:.2%} on {card['test_images']:,} test images; "
-        f"{result.seconds:.0f} s ({card['seconds_per_epoch']:.1f} s/epoch). Saved {out} and {out.with_suffix('.json').name}."
+        f"Test accuracy {result.test_accuracy:.2%} on {card.test_images:,} test images; "
+        f"{result.seconds:.0f} s ({card.seconds_per_epoch:.1f} s/epoch). Saved {out} and {card_path(out).name}."
     )
     return EXIT_OK
 
 
 def cmd_evaluate(args) -> int:
     from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.evaluation import evaluate
     from fashion_viz.model import load_checked_model
-    from fashion_viz.training import evaluate
 
     loaded = load_checked_model(Path(args.model))
     data = load_fashion_mnist()
@@ -89,7 +94,7 @@ def cmd_evaluate(args) -> int:
         "test_accuracy": result.accuracy,
         "test_images": int(len(data.y_test)),
         "per_class_accuracy": dict(zip(CLASS_NAMES, result.per_class_accuracy)),
-        "card_test_accuracy": loaded.card.get("test_accuracy"),
+        "card_test_accuracy": loaded.card.test_accuracy,
     }
     if args.json:
         print(json.dumps(report))
@@ -144,7 +149,7 @@ def cmd_info(args) -> int:
     import tensorflow as tf
 
     from fashion_viz.data import FILES, DatasetError, candidate_dirs, download_with_keras, find_dataset_dir, load_fashion_mnist
-    from fashion_viz.model import ModelError, file_sha256, list_model_files, read_card
+    from fashion_viz.model import check_model_file, list_model_files
 
     if args.download and find_dataset_dir() is None:
         download_with_keras()
@@ -157,13 +162,12 @@ def cmd_info(args) -> int:
         info["dataset"] = {"verified": False, "error": str(exc)}
     models = []
     for path in list_model_files():
-        entry = {"path": str(path), "sha256": file_sha256(path)}
-        try:
-            card = read_card(path)
-            entry["matches_card"] = entry["sha256"] == card["model_sha256"]
-            entry["test_accuracy"] = card.get("test_accuracy")
-        except ModelError as exc:
-            entry["error"] = str(exc)
+        card, digest, error = check_model_file(path)  # the loader's own decision (it completes interrupted saves too)
+        entry = {"path": str(path), "sha256": digest, "matches_card": card is not None}
+        if card is not None:
+            entry["test_accuracy"] = card.test_accuracy
+        else:
+            entry["error"] = error
         models.append(entry)
     info["models"] = models
     if args.json:
@@ -179,14 +183,23 @@ def cmd_info(args) -> int:
     return EXIT_OK
 
 
+def _tools():
+    """The benchmarks live in the repository's ``tools/`` (not in the package): import them lazily from there."""
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
 def cmd_bench(args) -> int:
-    from fashion_viz.bench import run_benchmarks
+    _tools()
+    from tools.bench import run_benchmarks
 
     return run_benchmarks(quick=args.quick, as_json=args.json)
 
 
 def cmd_bench_uploads(args) -> int:
-    from fashion_viz.upload_bench import run_upload_benchmark
+    _tools()
+    from tools.upload_bench import run_upload_benchmark
 
     return run_upload_benchmark(count=args.count, as_json=args.json)
 

@@ -205,13 +205,3 @@ def load_sample() -> Sample:
     for array in (images, labels, indices):
         array.flags.writeable = False
     return Sample(images=images, labels=labels, test_indices=indices)
-
-
-def write_sample(data: FashionMNIST, per_class: int = 20, path: Path = SAMPLE_PATH, seed: int = 0) -> Path:
-    """Pick ``per_class`` test images of each class and save them compressed (for shipping)."""
-    rng = np.random.default_rng(seed)
-    indices = np.concatenate(
-        [np.sort(rng.choice(np.flatnonzero(data.y_test == c), per_class, replace=False)) for c in range(len(CLASS_NAMES))]
-    )
-    np.savez_compressed(path, images=data.x_test[indices], labels=data.y_test[indices], test_indices=indices)
-    return path

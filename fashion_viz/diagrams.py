@@ -7,19 +7,10 @@ attribute, so the served model is never modified.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from PIL import Image, ImageFont
 
-# Okabe-Ito colours (colour-blind safe), one per layer type.
-LAYER_COLOURS = {
-    "Conv2D": "#E69F00",
-    "MaxPooling2D": "#56B4E9",
-    "Dropout": "#BBBBBB",
-    "Flatten": "#009E73",
-    "Dense": "#0072B2",
-}
-
+from fashion_viz.layer_guide import layer_kind
+from fashion_viz.palette import OUTLINE_COLOUR, layer_colour
 
 def layered_diagram(model, font_size: int = 14) -> Image.Image:
     """The visualkeras layered view of ``model`` with a legend, as an RGB image."""
@@ -29,17 +20,15 @@ def layered_diagram(model, font_size: int = 14) -> Image.Image:
     clone = keras.models.clone_model(model)
     for copy, original in zip(clone.layers, model.layers):
         copy.output_shape = tuple(original.output.shape)
-    colours = defaultdict(dict)
+    colours: dict = {}  # visualkeras colours by layer type: the first layer of a type decides (dense before softmax)
     for layer in clone.layers:
-        colour = LAYER_COLOURS.get(type(layer).__name__)
-        if colour:
-            colours[type(layer)] = {"fill": colour, "outline": "#333333"}
+        colours.setdefault(type(layer), {"fill": layer_colour(layer_kind(layer)), "outline": OUTLINE_COLOUR})
     font = ImageFont.load_default(size=font_size)
     image = visualkeras.layered_view(
         clone,
         legend=True,
         font=font,
-        color_map=dict(colours),
+        color_map=colours,
         spacing=24,
         one_dim_orientation="y",
         sizing_mode="logarithmic",

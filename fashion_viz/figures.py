@@ -17,21 +17,22 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import plotly.colors
 import plotly.graph_objects as go
 
 from fashion_viz import CLASS_NAMES
+from fashion_viz.palette import (
+    ACTIVATION_SCALE,
+    BAR_COLOUR,
+    DIVERGING_SCALE,
+    HIGHLIGHT_COLOUR,
+    IMAGE_SCALE,
+    OUTLINE_COLOUR,
+    TRUE_COLOUR,
+    layer_colour,
+)
 
-# Colour scales are explicit lists: figures skip validation, which is what would expand a
-# Python-side name such as "gray" into colours (plotly.js itself does not know it).
-ACTIVATION_SCALE = plotly.colors.make_colorscale(plotly.colors.sequential.Cividis)
-# Blue-white-orange (PuOr reversed family), colour-blind safe, symmetric about 0.
-DIVERGING_SCALE = [[0.0, "#2166ac"], [0.25, "#92c5de"], [0.5, "#f7f7f7"], [0.75, "#fdb863"], [1.0, "#b35806"]]
-IMAGE_SCALE = [[0.0, "#000000"], [1.0, "#ffffff"]]
-BAR_COLOUR = "#0072B2"
-HIGHLIGHT_COLOUR = "#E69F00"
-TRUE_COLOUR = "#009E73"
 LABEL_TRACE = "channel labels"  # the clickable channel numbers of a feature-map mosaic
+CELL_TRACE = "confusion cells"  # the clickable cells of a confusion matrix
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
 HIDDEN_AXIS = dict(visible=False)
 PICTURE_Y_AXIS = dict(autorange="reversed", scaleanchor="x", visible=False)  # row 0 on top, square pixels
@@ -322,29 +323,48 @@ def training_curves(history: Sequence[dict], metric: str, title: str) -> go.Figu
 
 
 def confusion_matrix_figure(confusion: np.ndarray, title: str = "Confusion matrix on the test set") -> go.Figure:
-    """Counts of (true, predicted) pairs; the diagonal is what the model gets right."""
+    """Counts of (true, predicted) pairs; the diagonal is what the model gets right.
+
+    Plotly heatmaps emit no point selections, so a transparent square marker sits
+    on every cell (trace ``CELL_TRACE``): clicking a cell selects its marker, whose
+    ``customdata`` is ``[true class, predicted class]``.
+    """
     confusion = np.asarray(confusion)
+    n = len(CLASS_NAMES)
     share = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     heat = dict(
         type="heatmap",
         z=share,
         x=list(CLASS_NAMES),
         y=list(CLASS_NAMES),
-        customdata=confusion,
         text=confusion,
         texttemplate="%{text}",
         colorscale=ACTIVATION_SCALE,
         zmin=0,
         zmax=1,
-        hovertemplate="true %{y}, predicted %{x}<br>%{customdata} images (%{z:.1%} of the true class)<extra></extra>",
+        hoverinfo="skip",
         colorbar=dict(title=dict(text="share of<br>true class"), tickformat=".0%", thickness=12),
     )
+    rows, cols = np.divmod(np.arange(n * n), n)
+    cells = dict(
+        type="scatter",
+        mode="markers",
+        name=CELL_TRACE,
+        x=[CLASS_NAMES[c] for c in cols],
+        y=[CLASS_NAMES[r] for r in rows],
+        customdata=np.stack([rows, cols, confusion.ravel(), share.ravel()], axis=1),
+        marker=dict(symbol="square", size=40, color="rgba(0,0,0,0)"),
+        hovertemplate="true %{y}, predicted %{x}<br>%{customdata[2]} images (%{customdata[3]:.1%} of the true class)<br>click to see them<extra></extra>",
+        showlegend=False,
+    )
     return figure(
-        [heat],
+        [heat, cells],
         title,
         560,
         xaxis=dict(title=dict(text="predicted class"), tickangle=-35),
         yaxis=dict(title=dict(text="true class"), autorange="reversed"),
+        clickmode="event+select",
+        dragmode=False,
     )
 
 
@@ -369,7 +389,6 @@ def per_class_accuracy_chart(per_class: Sequence[float], title: str = "Accuracy 
     )
 
 
-LAYER_COLOURS = {"conv": "#E69F00", "pool": "#56B4E9", "dropout": "#BBBBBB", "flatten": "#009E73", "dense": "#0072B2", "softmax": "#CC79A7"}
 
 
 def architecture_figure(layers: Sequence, title: str = "Layers, output shapes and parameters") -> go.Figure:
@@ -383,7 +402,7 @@ def architecture_figure(layers: Sequence, title: str = "Layers, output shapes an
     for i, (info, size) in enumerate(zip(layers, sizes)):
         height = 0.25 + 0.75 * math.log10(size) / top
         shapes.append(
-            dict(type="rect", x0=i - 0.38, x1=i + 0.38, y0=-height / 2, y1=height / 2, fillcolor=LAYER_COLOURS.get(info.kind, "#999"), line=dict(color="#333", width=1))
+            dict(type="rect", x0=i - 0.38, x1=i + 0.38, y0=-height / 2, y1=height / 2, fillcolor=layer_colour(info.kind), line=dict(color=OUTLINE_COLOUR, width=1))
         )
         if i:
             annotations.append(dict(x=i - 0.38, y=0, ax=i - 0.62, ay=0, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowcolor="#555", text=""))

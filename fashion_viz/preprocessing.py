@@ -26,6 +26,16 @@ MIN_SIDE = 8
 MAX_ASPECT = 10.0
 WORKING_SIDE = 1024  # photos are shrunk to this before background removal and trimming
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
+BUSY_SPREAD = 25.0  # robust spread of the border (grey levels) above which the background counts as busy
+TOUCHING_SHARE = 0.01  # share of border pixels on the garment above which it touches the edge
+
+LOW_CONTRAST = "The picture has very little contrast, so the garment is hard to separate from the background."
+BUSY_BACKGROUND = "The background looks busy; the model was trained on single items on a plain background."
+TOUCHES_EDGE = (
+    "The garment touches the edge of the picture, so part of it may be cut off; "
+    "a photo with some background all around works best."
+)
+NOTHING_STANDS_OUT = "No garment stands out from the background; the picture is almost uniform."
 
 
 class ImageInputError(ValueError):
@@ -163,8 +173,7 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
 
 def border_level(gray: np.ndarray) -> float:
     """Median of the outermost pixels: the background's brightness."""
-    edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return float(np.median(edge))
+    return float(np.median(border_pixels(gray)))
 
 
 def stretch_contrast(gray: np.ndarray) -> np.ndarray:
@@ -180,14 +189,43 @@ def stretch_contrast(gray: np.ndarray) -> np.ndarray:
     return np.clip((gray - low) / (high - low) * 255.0, 0, 255)
 
 
-def trim_box(foreground: np.ndarray) -> tuple[int, int, int, int] | None:
+def border_pixels(array: np.ndarray) -> np.ndarray:
+    """The outermost ring of pixels, where the background shows."""
+    return np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
+
+
+@dataclass(frozen=True)
+class BorderStats:
+    """Robust statistics of the border: its median and its spread (MAD scaled to a standard deviation).
+
+    A garment that touches the edge covers part of the border; the median and the
+    MAD ignore it as long as most of the border is background, where a maximum or
+    a high percentile would take the garment for the background's noise.
+    """
+
+    median: float
+    spread: float
+    threshold: float  # above this a pixel is foreground
+    touching: float  # share of border pixels above the threshold
+
+    @classmethod
+    def of(cls, foreground: np.ndarray) -> "BorderStats":
+        edge = border_pixels(foreground)
+        median = float(np.median(edge))
+        spread = 1.4826 * float(np.median(np.abs(edge - median)))
+        threshold = median + max(6.0, 4.0 * spread)
+        return cls(median, spread, threshold, float(np.mean(edge > threshold)))
+
+
+def trim_box(foreground: np.ndarray, threshold: float | None = None) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) bounds of the garment, or None if nothing stands out.
 
-    The threshold sits just above the border's noise (JPEG ringing, paper grain),
-    so faint garment edges are kept on clean pictures and noise is not on noisy ones.
+    The threshold sits just above the border's robust noise level (JPEG ringing,
+    paper grain), so faint garment edges are kept on clean pictures and noise is
+    not on noisy ones, and a garment touching the edge does not raise it.
     """
-    edge = np.concatenate([foreground[0], foreground[-1], foreground[:, 0], foreground[:, -1]])
-    threshold = max(6.0, float(np.percentile(edge, 99)) + 6.0)
+    if threshold is None:
+        threshold = BorderStats.of(foreground).threshold
     mask = foreground > threshold
     if not mask.any():
         return None
@@ -266,15 +304,15 @@ def prepare_image(image: Image.Image, source_format: str = "") -> PreparedImage:
     stages.append(("background removed" + (", negated" if negate else ""), foreground.astype(np.uint8)))
     spread = float(np.percentile(gray, 99) - np.percentile(gray, 1))
     if spread < 40:
-        warn.append("The picture has very little contrast, so the garment is hard to separate from the background.")
-    edge = np.concatenate([foreground[0], foreground[-1], foreground[:, 0], foreground[:, -1]])
-    if float(np.mean(edge > 60)) > 0.25:
-        warn.append(
-            "The background looks busy or the garment touches the border; the model was trained on single items on a plain background."
-        )
-    box = trim_box(foreground)
+        warn.append(LOW_CONTRAST)
+    border = BorderStats.of(foreground)
+    if BorderStats.of(gray).spread > BUSY_SPREAD:  # measured before the stretch, which would amplify faint noise
+        warn.append(BUSY_BACKGROUND)
+    elif border.touching > TOUCHING_SHARE:
+        warn.append(TOUCHES_EDGE)
+    box = trim_box(foreground, border.threshold)
     if box is None:
-        warn.append("No garment stands out from the background; the picture is almost uniform.")
+        warn.append(NOTHING_STANDS_OUT)
         crop = foreground
     else:
         top, bottom, left, right = box

@@ -118,10 +118,25 @@ def test_explorer_broken_upload_shows_message_then_recovers(sample):
     assert any(t.startswith("Prediction:") for t in chart_titles(at))
 
 
-def test_train_page_offers_training(fmnist):
+def test_train_page_offers_training_with_true_numbers(fmnist):
     at = open_page("train")
     assert "Start training" in [b.label for b in at.button]
     assert [n.label for n in at.number_input] == ["Epochs"]
+    text = " ".join(m.value for m in at.markdown)
+    assert "2,000 held out for validation" in text and "5,000" not in text
+    estimate = [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
+    assert "about 82 seconds" in estimate and "58,000 training images, 2,000 held out, batch 64" in estimate
+    at.select_slider[0].set_value(256).run()  # batch size: the estimate follows the widgets before training starts
+    at.number_input[0].set_value(1).run()
+    estimate = [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
+    assert "about 7 seconds" in estimate and "batch 256" in estimate
+
+
+def test_home_and_evaluate_say_how_the_accuracy_was_measured(fmnist, shipped):
+    for page in (None, "evaluate"):
+        at = open_page(page)
+        text = " ".join(c.value for c in at.caption)
+        assert "Measured once on the 10,000 Fashion-MNIST test images" in text and "held-out training images" in text
 
 
 def test_evaluate_page_confusion_and_cell_images(fmnist, shipped):
@@ -180,17 +195,17 @@ def test_layer_and_image_survive_a_page_switch(fmnist):
 @pytest.fixture()
 def no_dataset(monkeypatch):
     """The app as on a machine without Fashion-MNIST: only the shipped model and the embedded sample."""
-    from app_pages import ui
+    from app_pages import resources
     from fashion_viz.data import HOW_TO_GET, DatasetError
 
     def missing(allow_download=True):
         raise DatasetError(HOW_TO_GET)
 
-    monkeypatch.setattr(ui, "load_fashion_mnist", missing)
-    monkeypatch.setattr(ui, "dataset_available", lambda: False)
-    ui._dataset.clear()
+    monkeypatch.setattr(resources, "load_fashion_mnist", missing)
+    monkeypatch.setattr(resources, "dataset_available", lambda: False)
+    resources._dataset.clear()
     yield
-    ui._dataset.clear()
+    resources._dataset.clear()
 
 
 @pytest.mark.parametrize("page", [None, "architecture", "explorer", "train", "evaluate"])
@@ -208,3 +223,152 @@ def test_every_page_works_without_the_dataset(no_dataset, page):
         assert "embedded sample" in text
     if page is None:
         assert any(t.startswith("Prediction:") for t in chart_titles(at))
+
+
+# ---------------------------------------------------------------- Train page, job by job
+
+
+class FakeJobs:
+    """Stands in for the server's training coordinator: shows the page a job in a given state."""
+
+    def __init__(self, snapshot):
+        self.job, self.started, self.cancelled = snapshot, [], 0
+
+    def snapshot(self):
+        return self.job
+
+    def start(self, data, config, owner):
+        self.started.append(config)
+        return True
+
+    def cancel(self):
+        self.cancelled += 1
+
+
+def fake_job(state: str, owner: str = "me", **extra):
+    from fashion_viz.jobs import JobSnapshot
+    from fashion_viz.training import EpochRecord, TrainConfig
+
+    record = EpochRecord(epoch=1, loss=0.5, accuracy=0.8, val_loss=0.4, val_accuracy=0.85, seconds=8.0, learning_rate=1e-3)
+    history = () if state in ("idle", "running") else (record,)
+    fields = dict(state=state, config=TrainConfig(epochs=2), owner=owner, steps_per_epoch=100, epoch=0, step=40, history=history, started=0.0, finished=9.0)
+    return JobSnapshot(**(fields | extra)) if state != "idle" else JobSnapshot()
+
+
+@pytest.fixture()
+def train_page(monkeypatch, fmnist):
+    from app_pages import resources
+
+    def open_with(job):
+        jobs = FakeJobs(job)
+        monkeypatch.setattr(resources, "training_jobs", lambda: jobs)
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.session_state["session_id"] = "me"
+        at.run()
+        at.switch_page("app_pages/train.py")
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        return at, jobs
+
+    return open_with
+
+
+def start_button(at):
+    return [b for b in at.button if b.label == "Start training"][0]
+
+
+def test_train_page_idle_starts_a_job(train_page):
+    at, jobs = train_page(fake_job("idle"))
+    assert any("No training has run" in c.value for c in at.caption)
+    assert not start_button(at).disabled
+    start_button(at).click().run()
+    assert len(jobs.started) == 1 and jobs.started[0].epochs == 10
+
+
+def test_train_page_running_shows_progress_and_cancels(train_page):
+    at, jobs = train_page(fake_job("running"))
+    assert start_button(at).disabled, "one job at a time"
+    assert at.get("progress")[0].proto.text.startswith("Your training run: epoch 1 of 2, batch 40 of 100")
+    [b for b in at.button if b.label == "Cancel training"][0].click().run()
+    assert jobs.cancelled == 1
+
+
+def test_train_page_someone_elses_run_cannot_be_cancelled(train_page):
+    at, _ = train_page(fake_job("running", owner="someone else"))
+    assert at.get("progress")[0].proto.text.startswith("Someone else's training run")
+    assert "Cancel training" not in [b.label for b in at.button]
+
+
+def test_train_page_cancelled_and_failed(train_page):
+    at, _ = train_page(fake_job("cancelled"))
+    assert any("cancelled; nothing was saved" in i.value for i in at.info)
+    assert not start_button(at).disabled
+    at, _ = train_page(fake_job("failed", error="ValueError: out of memory"))
+    assert any("Training failed: ValueError: out of memory" in e.value for e in at.error)
+
+
+def test_train_page_done_then_use_this_model(train_page, model_copy):
+    at, _ = train_page(fake_job("done", model_path=model_copy, test_accuracy=0.91))
+    assert any("test accuracy **91.00%**" in s.value for s in at.success)
+    assert not start_button(at).disabled
+    assert [m.label for m in at.metric][:3] == ["Training loss", "Training accuracy", "Validation accuracy"]
+    [b for b in at.button if b.label == "Use this model in the app"][0].click().run()
+    assert not at.exception
+    assert at.session_state["model_path"] == str(model_copy)
+    assert any("You are using this model now." in c.value for c in at.caption)
+    assert any(c.value.startswith("Trained here") for c in at.sidebar.caption), "the session's model switched"
+
+
+# ---------------------------------------------------------------- choices survive what a person does
+
+
+def test_home_does_not_reset_the_explorers_input_source(fmnist):
+    at = open_page("explorer")
+    at.radio(key="explorer_source").set_value("Random test image").run()
+    at.switch_page("app_pages/home.py")
+    at.run()
+    assert at.radio(key="home_source").value == "Sample gallery", "Home offers no random pick, so it shows its gallery"
+    at.switch_page("app_pages/explorer.py")
+    at.run()
+    assert at.radio(key="explorer_source").value == "Random test image"
+
+
+def test_last_good_upload_is_kept_after_a_bad_file_and_a_page_switch(sample):
+    at = open_page("explorer")
+    at.radio(key="explorer_source").set_value("Upload a photo").run()
+    at.get("file_uploader")[0].set_value(("boot.png", png_bytes(sample.images[-1]), "image/png")).run()
+    assert "Input: upload: boot.png" in chart_titles(at)
+    at.get("file_uploader")[0].set_value(("broken.png", b"not a picture", "image/png")).run()
+    assert any("broken.png" in e.value and "last good upload" in e.value for e in at.error)
+    assert "Input: upload: boot.png" in chart_titles(at), "the good picture is still shown"
+    at.switch_page("app_pages/architecture.py")
+    at.run()
+    at.switch_page("app_pages/explorer.py")
+    at.run()
+    assert "Input: upload: boot.png" in chart_titles(at), "kept across a page switch"
+
+
+def test_chosen_channel_survives_a_layer_with_fewer_channels(shipped):
+    at = open_page("explorer")
+    at.session_state["explorer_layer"] = "conv2"
+    at.run()
+    at.selectbox(key="explorer_channel_conv2").set_value(50).run()
+    for _ in range(3):  # back to conv1, which has 32 channels
+        at.button[0].click().run()
+    assert _explorer_layer_title(at).startswith("conv1")
+    assert at.selectbox(key="explorer_channel_conv1").value == 31
+    assert any("Your channel 50 is not among this layer's 32" in c.value for c in at.caption)
+    for _ in range(3):
+        at.button[1].click().run()
+    assert at.selectbox(key="explorer_channel_conv2").value == 50, "the choice came back"
+
+
+def test_a_deleted_chosen_model_is_said_not_hidden(model_copy):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["model_path"] = str(model_copy)
+    at.run()
+    assert any(c.value.startswith("Trained here") for c in at.sidebar.caption)
+    model_copy.unlink()
+    at.run()
+    assert not at.exception
+    assert any(model_copy.name in w.value and "no longer on this server" in w.value for w in at.sidebar.warning)

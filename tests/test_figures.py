@@ -4,6 +4,7 @@ import pytest
 from fashion_viz import CLASS_NAMES
 from fashion_viz.figures import (
     architecture_figure,
+    CELL_TRACE,
     confusion_matrix_figure,
     feature_map_mosaic,
     flatten_figure,
@@ -49,14 +50,34 @@ def test_mosaic_hover_shows_values_and_numbers_sit_on_their_maps():
         assert custom[int(ly), int(lx)] == k, "each number sits on its own map"
 
 
-def test_kernel_mosaic_is_centred_on_zero():
+def kernel_tiles(fig) -> dict[int, np.ndarray]:
+    """Each filter's 3x3 tile, read back from the mosaic through its per-pixel filter index."""
+    z, index = np.array(fig.data[0].z, float), np.array(fig.data[0].customdata)
+    tiles = {}
+    for k in np.unique(index[index >= 0]):
+        rows, cols = np.nonzero(index == k)
+        tiles[int(k)] = z[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    return tiles
+
+
+@pytest.mark.parametrize("input_channel", [None, 0, 3, 31])
+def test_kernel_mosaic_tiles_are_the_kernels(input_channel):
     kernels = np.random.default_rng(1).normal(size=(3, 3, 32, 64)).astype(np.float32)
-    fig = kernel_mosaic(kernels, "w", input_channel=3)
+    fig = kernel_mosaic(kernels, "w", input_channel=input_channel)
     heat = fig.data[0]
-    assert heat.zmin == -heat.zmax and heat.zmid == 0
-    assert np.isfinite(np.array(heat.z, float)).sum() == 9 * 64
-    mean_fig = kernel_mosaic(kernels, "w")
-    assert np.nanmax(np.abs(np.array(mean_fig.data[0].z, float))) <= np.abs(kernels).max()
+    assert heat.zmin == -heat.zmax and heat.zmid == 0, "diverging scale centred on zero"
+    tiles = kernel_tiles(fig)
+    assert sorted(tiles) == list(range(64))
+    expected = kernels.mean(axis=2) if input_channel is None else kernels[:, :, input_channel, :]
+    for k, tile in tiles.items():
+        np.testing.assert_allclose(tile, expected[:, :, k], rtol=1e-6, err_msg=f"filter {k}")
+
+
+def test_kernel_mosaic_of_conv1_shows_each_filter(shipped):
+    kernels = shipped.model.get_layer("conv1").get_weights()[0]
+    tiles = kernel_tiles(kernel_mosaic(kernels, "conv1"))
+    for k in range(32):
+        np.testing.assert_allclose(tiles[k], kernels[:, :, 0, k], rtol=1e-6)
 
 
 def test_probability_chart_marks_top_and_true_class():
@@ -85,13 +106,29 @@ def test_layer_output_figure_for_every_layer(extractor, shipped, sample):
         assert len(fig.to_json()) < 400_000, f"{info.name} figure too heavy for the browser"
 
 
-def test_other_figures_have_titles_and_axes():
-    history = [dict(epoch=i, loss=1 / i, accuracy=0.8, val_loss=1 / i, val_accuracy=0.85) for i in range(1, 4)]
+def test_training_curves_plot_the_history():
+    history = [dict(epoch=i, loss=1 / i, accuracy=0.7 + i / 100, val_loss=1.5 / i, val_accuracy=0.8 + i / 100) for i in range(1, 4)]
     curves = training_curves(history, "accuracy", "acc")
-    assert curves.layout.xaxis.title.text == "epoch" and len(curves.data) == 2
-    confusion = confusion_matrix_figure(np.eye(10, dtype=int) * 100)
-    assert list(confusion.data[0].x) == list(CLASS_NAMES)
-    assert confusion.layout.yaxis.title.text == "true class"
+    assert curves.layout.xaxis.title.text == "epoch" and [t.name for t in curves.data] == ["training", "validation"]
+    assert list(curves.data[0].x) == [1, 2, 3]
+    assert list(curves.data[0].y) == pytest.approx([0.71, 0.72, 0.73])
+    assert list(curves.data[1].y) == pytest.approx([0.81, 0.82, 0.83])
+    loss = training_curves(history, "loss", "loss")
+    assert list(loss.data[1].y) == pytest.approx([1.5, 0.75, 0.5])
+
+
+def test_confusion_matrix_figure_shows_counts_and_shares():
+    confusion = np.random.default_rng(3).integers(0, 50, (10, 10))
+    fig = confusion_matrix_figure(confusion)
+    heat, cells = fig.data
+    assert list(heat.x) == list(CLASS_NAMES) and fig.layout.yaxis.title.text == "true class"
+    np.testing.assert_array_equal(np.array(heat.text), confusion)
+    np.testing.assert_allclose(np.array(heat.z), confusion / confusion.sum(axis=1, keepdims=True))
+    assert cells.name == CELL_TRACE and len(cells.x) == 100, "one clickable marker per cell"
+    for i in (0, 37, 99):
+        true_class, predicted = divmod(i, 10)
+        assert (cells.y[i], cells.x[i]) == (CLASS_NAMES[true_class], CLASS_NAMES[predicted])
+        assert list(cells.customdata[i][:3]) == [true_class, predicted, confusion[true_class, predicted]]
 
 
 def test_architecture_figure_and_layer_guide(shipped):

@@ -1,16 +1,27 @@
+import dataclasses
 import json
+import os
+import threading
 
 import numpy as np
 import pytest
 
+import fashion_viz.model as model_module
 from fashion_viz.model import (
     EXPECTED_PARAMS,
     LAYER_NAMES,
+    ModelCard,
     ModelError,
     build_model,
     card_path,
+    check_model_file,
+    file_identity,
     file_sha256,
+    list_model_files,
     load_checked_model,
+    pending_card_paths,
+    reserve_new_model_path,
+    save_model,
 )
 
 EXPECTED = [
@@ -25,10 +36,16 @@ EXPECTED = [
     ("dropout3", "Dropout", (128,), 0),
     ("predictions", "Dense", (10,), 1_290),
 ]
+PROBE = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
 
 
-def test_seed_architecture_exactly():
-    model = build_model()
+def outputs(model) -> np.ndarray:
+    return np.asarray(model(PROBE, training=False))
+
+
+@pytest.mark.parametrize("seed", [None, 5])
+def test_seed_architecture_exactly(seed):
+    model = build_model(seed=seed)
     assert model.count_params() == EXPECTED_PARAMS == 225_034
     assert tuple(model.inputs[0].shape) == (None, 28, 28, 1)
     got = [(l.name, type(l).__name__, tuple(l.output.shape[1:]), l.count_params()) for l in model.layers]
@@ -39,24 +56,57 @@ def test_seed_architecture_exactly():
     assert activations == ["relu", "relu", "relu", "softmax"]
 
 
+def test_seeded_build_is_reproducible_without_touching_global_random_state():
+    import random
+
+    state = random.getstate(), np.random.get_state()[1].copy()
+    a, b = build_model(seed=3), build_model(seed=3)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        assert np.array_equal(wa, wb)
+    assert random.getstate() == state[0] and np.array_equal(np.random.get_state()[1], state[1])
+
+
 def test_shipped_model_loads_and_card_is_complete(shipped):
     assert tuple(l.name for l in shipped.model.layers) == LAYER_NAMES
     card = shipped.card
-    for key in ("test_accuracy", "per_class_accuracy", "confusion_matrix", "history", "epochs_run", "schedule",
-                "training_seconds", "machine", "versions", "dataset", "model_sha256"):
-        assert key in card, key
-    assert card["model_sha256"] == file_sha256(shipped.path)
-    assert card["history"][0].keys() >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert isinstance(card, ModelCard)
+    assert card.test_accuracy is not None and card.per_class_accuracy and card.confusion_matrix and card.schedule
+    assert card.history and card.epochs_run == len(card.history) and card.training_seconds > 0
+    assert card.machine and card.versions and card.dataset
+    assert card.model_sha256 == file_sha256(shipped.path)
+    assert card.history[0].keys() >= {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert shipped.path.stat().st_size < 1_000_000, "shipped without optimizer state"
 
 
+def test_shipped_model_was_selected_on_validation_only(shipped):
+    """The card records the protocol: candidates scored on validation, the test set measured once, after."""
+    selection = shipped.card.selection
+    assert selection, "the shipped card must say how its schedule was chosen"
+    assert "validation" in selection["protocol"] and "test set played no part" in selection["protocol"]
+    candidates = selection["candidates"]
+    assert len(candidates) >= 2
+    best = max(candidates, key=lambda c: c["validation_accuracy"])
+    assert selection["chosen"] == best["name"], "the chosen schedule is the best on validation"
+    assert all("test_accuracy" not in c for c in candidates), "no candidate was scored on the test set"
+    assert shipped.card.config == best["config"]
+    assert shipped.card.validation_images == 2_000 and shipped.card.test_images == 10_000
+    assert "chosen among" in shipped.card.how_measured
+
+
 def test_shipped_model_card_matches_fresh_evaluation(shipped, fmnist):
-    from fashion_viz.training import evaluate
+    from fashion_viz.evaluation import evaluate
 
     result = evaluate(shipped.model, fmnist.x_test, fmnist.y_test)
     assert result.accuracy >= 0.925
-    assert result.accuracy == pytest.approx(shipped.card["test_accuracy"], abs=1e-4)
-    assert result.confusion.tolist() == shipped.card["confusion_matrix"]
+    assert result.accuracy == pytest.approx(shipped.card.test_accuracy, abs=1e-4)
+    assert result.confusion.tolist() == shipped.card.confusion_matrix
+
+
+def test_card_round_trips_unknown_keys(tmp_path):
+    data = {"model_sha256": "ab", "test_accuracy": 0.5, "training_note": "from an older version"}
+    card = ModelCard.from_dict(data)
+    assert card.test_accuracy == 0.5 and card.extra == {"training_note": "from an older version"}
+    assert ModelCard.from_dict(json.loads(card.to_json())).to_dict() == card.to_dict()
 
 
 def test_one_changed_byte_is_refused(model_copy):
@@ -84,49 +134,145 @@ def test_not_a_keras_file_with_matching_card_is_refused(tmp_path):
 
 
 def test_save_roundtrip_is_weights_only_and_atomic(tmp_path, shipped):
-    from fashion_viz.model import save_model
-
     path = tmp_path / "copy.keras"
-    card = save_model(shipped.model, path, {"test_accuracy": 0.5})
-    assert card["model_sha256"] == file_sha256(path)
-    assert not list(tmp_path.glob(".*.tmp")), "no temp files left behind"
+    card = save_model(shipped.model, path, ModelCard(test_accuracy=0.5))
+    assert card.model_sha256 == file_sha256(path)
+    assert not list(tmp_path.glob(".*")), "no temp or journal files left behind"
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644) and oct(card_path(path).stat().st_mode & 0o777) == oct(0o644)
     loaded = load_checked_model(path)
-    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
-    assert np.allclose(loaded.model(x), shipped.model(x), atol=1e-6)
+    assert np.allclose(outputs(loaded.model), outputs(shipped.model), atol=1e-6)
 
 
-def test_save_interrupted_at_any_step_leaves_a_model_that_passes_its_check(tmp_path, shipped, monkeypatch):
-    """Kill the save after each of its writes: what is on disk always loads and passes its check."""
-    import fashion_viz.model as model_module
+def test_save_never_changes_the_process_umask(tmp_path, shipped, monkeypatch):
+    def no_umask(*args):
+        raise AssertionError("os.umask is process-wide; a save must not touch it while other threads run")
 
+    monkeypatch.setattr(os, "umask", no_umask)
+    save_model(shipped.model, tmp_path / "m.keras", ModelCard())
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "crash, expected",
+    [
+        ("before the journal", "old"),
+        ("after the journal", "old"),
+        ("after the model rename", "new"),
+        ("no crash", "new"),
+    ],
+)
+def test_save_interrupted_at_each_step_leaves_one_whole_generation(tmp_path, shipped, monkeypatch, crash, expected):
+    """Kill the save after each of its steps: the pair on disk is the old generation until the
+    model file is renamed in, the new one from then on, and its weights give that generation's outputs."""
     path = tmp_path / "m.keras"
-    model_module.save_model(shipped.model, path, {"test_accuracy": 0.1})
-    new_model = build_model()  # different (random) weights
-    real_write, real_replace = model_module.atomic_write_bytes, model_module.os.replace
+    save_model(shipped.model, path, ModelCard(notes="old"))
+    new_model = build_model(seed=11)  # different weights
+    old_out, new_out = outputs(shipped.model), outputs(new_model)
+    assert not np.allclose(old_out, new_out, atol=1e-3)
+    real_write = model_module.atomic_write_bytes
+    writes = {"n": 0}
 
-    class Killed(Exception):
+    def write(target, data):
+        if crash == "before the journal":
+            raise Killed()
+        real_write(target, data)
+        writes["n"] += 1
+        if (crash, writes["n"]) in (("after the journal", 1), ("after the model rename", 2)):
+            raise Killed()
+
+    monkeypatch.setattr(model_module, "atomic_write_bytes", write)
+    try:
+        save_model(new_model, path, ModelCard(notes="new"))
+    except Killed:
         pass
+    monkeypatch.setattr(model_module, "atomic_write_bytes", real_write)
+    assert bool(pending_card_paths(path)) == (crash in ("after the journal", "after the model rename"))
+    loaded = load_checked_model(path)
+    assert loaded.card.notes == expected
+    assert np.allclose(outputs(loaded.model), old_out if expected == "old" else new_out, atol=1e-6)
+    if expected == "new":
+        assert not pending_card_paths(path), "loading completed the interrupted save"
+        assert json.loads(card_path(path).read_text())["notes"] == "new"
 
-    for crash_after in range(1, 3 + 1):
-        calls = {"n": 0}
 
-        def counted(fn):
-            def wrapper(*args, **kwargs):
-                fn(*args, **kwargs)
-                calls["n"] += 1
-                if calls["n"] == crash_after:
-                    raise Killed()
-            return wrapper
+def test_a_recoverable_save_is_listed_and_info_agrees_with_the_loader(tmp_path, shipped, monkeypatch):
+    monkeypatch.setenv("FASHION_VIZ_MODELS_DIR", str(tmp_path))
+    path = tmp_path / "fashion_cnn-x.keras"
+    card = save_model(shipped.model, path, ModelCard(notes="new"))
+    pending = tmp_path / f".{path.stem}.json.next.123-abc"
+    card_path(path).rename(pending)  # as if killed right after the model was renamed in
+    assert path.resolve() in list_model_files(), "the loader can recover it, so it is listed"
+    found, digest, error = check_model_file(path)
+    assert error is None and found.model_sha256 == digest == card.model_sha256
+    assert load_checked_model(path).card.notes == "new"
 
-        monkeypatch.setattr(model_module, "atomic_write_bytes", counted(real_write))
-        monkeypatch.setattr(model_module.os, "replace", counted(real_replace))
+
+def test_loaded_bytes_are_the_hashed_bytes(model_copy, monkeypatch):
+    """A file swapped between the checksum and the load must not be served."""
+    original = outputs(load_checked_model(model_copy).model)
+    other = model_module.model_bytes(build_model(seed=99))
+    real_checked_card = model_module.checked_card
+
+    def swap_after_check(path, digest):
+        card = real_checked_card(path, digest)
+        path.write_bytes(other)  # another process replaces the file right after the hash was checked
+        return card
+
+    monkeypatch.setattr(model_module, "checked_card", swap_after_check)
+    served = load_checked_model(model_copy)
+    assert np.allclose(outputs(served.model), original, atol=1e-6)
+
+
+def test_file_identity_changes_when_a_file_is_replaced_with_the_same_mtime(tmp_path, shipped):
+    path = tmp_path / "m.keras"
+    save_model(shipped.model, path, ModelCard())
+    before = file_identity(path)
+    stat = path.stat()
+    save_model(build_model(seed=1), path, ModelCard())
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_mtime_ns == stat.st_mtime_ns
+    assert file_identity(path) != before
+    assert file_identity(tmp_path / "." / "m.keras") == file_identity(path), "one file, one cache entry"
+
+
+def test_new_model_names_are_unique_across_threads(tmp_path):
+    found: list = []
+    threads = [threading.Thread(target=lambda: found.append(reserve_new_model_path(tmp_path))) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(found)) == 24 and all(p.is_file() and p.name.startswith("fashion_cnn-") for p in found)
+    assert list_model_files() == list_model_files(), "reservations have no card and are never listed"
+    assert not set(found) & set(list_model_files())
+
+
+def test_concurrent_saves_to_one_path_leave_a_whole_pair(tmp_path, shipped):
+    """Each save writes its own journal; whichever finishes last wins, whole."""
+    path = tmp_path / "m.keras"
+    models = {name: build_model(seed=s) for name, s in (("a", 1), ("b", 2), ("c", 3))}
+    errors = []
+
+    def save(name):
         try:
-            model_module.save_model(new_model, path, {"test_accuracy": 0.2})
-        except Killed:
-            pass
-        monkeypatch.setattr(model_module, "atomic_write_bytes", real_write)
-        monkeypatch.setattr(model_module.os, "replace", real_replace)
-        loaded = load_checked_model(path)  # must not raise
-        assert loaded.card["model_sha256"] == file_sha256(path)
-        assert loaded.card["test_accuracy"] in (0.1, 0.2)
-        model_module.save_model(shipped.model, path, {"test_accuracy": 0.1})  # reset to the old model
+            save_model(models[name], path, ModelCard(notes=name))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in models]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    loaded = load_checked_model(path)
+    assert np.allclose(outputs(loaded.model), outputs(models[loaded.card.notes]), atol=1e-6)
+    assert not pending_card_paths(path)
+
+
+def test_card_replace_keeps_type():
+    card = dataclasses.replace(ModelCard(), test_accuracy=0.9)
+    assert isinstance(card, ModelCard) and card.how_measured.startswith("Measured on the")

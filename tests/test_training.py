@@ -1,9 +1,11 @@
+import random
 import threading
 
 import numpy as np
 import pytest
 
-from fashion_viz.training import TrainConfig, evaluate, train
+from fashion_viz.evaluation import confusion_matrix, evaluate
+from fashion_viz.training import TrainConfig, estimate_seconds, split_sizes, split_train_validation, train
 
 
 class Recorder:
@@ -24,14 +26,16 @@ class Recorder:
 @pytest.fixture(scope="module")
 def short_run(fmnist):
     recorder = Recorder()
-    config = TrainConfig(epochs=3, batch_size=64, train_limit=4_000, test_limit=2_000, augment=False, seed=1)
+    config = TrainConfig(epochs=3, batch_size=64, train_limit=4_000, test_limit=2_000, seed=1)
     return train(fmnist, config, recorder), recorder
 
 
 def test_short_training_learns(short_run):
     result, _ = short_run
     assert result.test_accuracy > 0.70, f"only {result.test_accuracy:.1%} on 2,000 held-out test images"
+    assert result.validation.accuracy > 0.70 and result.card.validation_accuracy == result.validation.accuracy
     assert result.model.count_params() == 225_034
+    assert not result.cancelled and result.steps_run == 3 * ((4_000 - 800) // 64)
 
 
 def test_listener_hears_every_batch_and_epoch(short_run):
@@ -46,29 +50,58 @@ def test_listener_hears_every_batch_and_epoch(short_run):
         assert reported == sorted(reported) and reported[-1] == steps
     assert [r.epoch for r in recorder.epochs] == [1, 2, 3]
     assert all(0 < r.val_accuracy <= 1 for r in recorder.epochs)
-    assert result.card["epochs_run"] == 3 and len(result.card["history"]) == 3
+    assert result.card.epochs_run == 3 and len(result.card.history) == 3
 
 
-def test_training_is_reproducible_with_a_seed(fmnist):
-    config = TrainConfig(epochs=1, batch_size=128, train_limit=1_500, test_limit=300, augment=True, seed=7, mixed_precision=False)
+def test_training_is_reproducible_and_never_reseeds_the_process(fmnist):
+    """The app trains in a thread beside other sessions: their random picks must not become the seed's sequence."""
+    config = TrainConfig(epochs=1, batch_size=128, train_limit=1_500, test_limit=300, seed=7, mixed_precision=False)
+    np.random.seed(123)
+    numpy_state = np.random.get_state()[1].copy()
     first = train(fmnist, config)
+    assert np.array_equal(np.random.get_state()[1], numpy_state), "NumPy's global generator was touched"
+    reseeded = random.Random(config.seed).random()
+    assert random.random() != reseeded, "Python's global generator was reseeded with the training seed"
     second = train(fmnist, config)
     for a, b in zip(first.model.get_weights(), second.model.get_weights()):
         assert np.allclose(a, b, atol=1e-5)
 
 
-def test_cancel_stops_after_the_current_batch(fmnist):
+def test_cancel_stops_at_once_and_nothing_is_evaluated(fmnist):
+    """At most the execution in flight when the cancel came finishes; no further one starts."""
     cancel = threading.Event()
+    config = TrainConfig(epochs=5, train_limit=3_000, test_limit=200)
 
-    class CancelAtOnce(Recorder):
-        def on_batch_end(self, *args):
-            super().on_batch_end(*args)
-            cancel.set()
+    class CancelAtFirstReport(Recorder):
+        cancelled_at = None
 
-    recorder = CancelAtOnce()
-    result = train(fmnist, TrainConfig(epochs=5, train_limit=3_000, test_limit=200), recorder, cancel)
-    assert result.cancelled
-    assert len(recorder.epochs) <= 1 and recorder.batches < recorder.began * 5
+        def on_batch_end(self, epoch, step, *args):
+            super().on_batch_end(epoch, step, *args)
+            if self.cancelled_at is None:
+                self.cancelled_at = epoch * self.began + step
+                cancel.set()
+
+    recorder = CancelAtFirstReport()
+    result = train(fmnist, config, recorder, cancel)
+    assert recorder.cancelled_at == config.steps_per_execution, "the first report comes after the first execution"
+    assert result.steps_run <= recorder.cancelled_at + config.steps_per_execution, (
+        f"{result.steps_run} steps ran; the cancel came after {recorder.cancelled_at}: at most one more execution may finish"
+    )
+    assert result.steps_run < recorder.began * config.epochs
+    assert result.cancelled and result.card is None and result.evaluation is None and result.test_accuracy is None
+
+
+def test_a_cancelled_job_writes_no_model(fmnist, tmp_path):
+    from fashion_viz.jobs import TrainingJobs
+
+    jobs = TrainingJobs(models_dir=tmp_path)
+
+    real = jobs.on_batch_end
+    jobs.on_batch_end = lambda *a: (real(*a), jobs.cancel())
+    assert jobs.start(fmnist, TrainConfig(epochs=3, train_limit=3_000), owner="a")
+    snapshot = jobs.wait(timeout=120)
+    assert snapshot.state == "cancelled"
+    assert list(tmp_path.iterdir()) == [], "a cancelled run leaves no model, card or reservation"
 
 
 def test_evaluate_confusion_matrix(shipped, sample):
@@ -76,6 +109,17 @@ def test_evaluate_confusion_matrix(shipped, sample):
     assert result.confusion.sum() == 200
     assert result.confusion.sum(axis=1).tolist() == [20] * 10
     assert result.accuracy == pytest.approx(np.trace(result.confusion) / 200)
+    assert confusion_matrix([0, 0, 3], [0, 2, 3])[0].tolist() == [1, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_split_rule_and_time_estimate(fmnist):
+    assert split_sizes(60_000, 2_000) == (58_000, 2_000) and split_sizes(5_000, 2_000) == (4_000, 1_000)
+    (x_tr, _), (x_val, _) = split_train_validation(fmnist, TrainConfig(train_limit=5_000))
+    assert (len(x_tr), len(x_val)) == split_sizes(5_000, 2_000)
+    full = estimate_seconds(TrainConfig(epochs=1))
+    assert 5 < full < 12, "one epoch of the default schedule takes about 8 s on the 2-core machine"
+    assert estimate_seconds(TrainConfig(epochs=1, batch_size=256)) < full, "bigger batches take fewer, cheaper steps"
+    assert estimate_seconds(TrainConfig(epochs=10)) == pytest.approx(10 * full)
 
 
 def test_training_jobs_run_one_at_a_time(fmnist, tmp_path):

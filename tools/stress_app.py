@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from fashion_viz import CLASS_NAMES  # noqa: E402
 from fashion_viz.activations import ActivationExtractor  # noqa: E402
-from fashion_viz.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
+from tools.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
 from fashion_viz.data import load_sample  # noqa: E402
 from fashion_viz.model import load_checked_model  # noqa: E402
 from fashion_viz.preprocessing import png_bytes  # noqa: E402
@@ -81,7 +81,9 @@ async def upload_and_read(page, path: Path, timeout_ms: int = 30_000) -> str:
     return next(t.split(" · ")[0] for t in titles if t.startswith("Prediction:"))
 
 
-async def explore_session(browser, url, photos: Photos, seconds: float, stats: dict, allowed_answers: int = 1):
+async def explore_session(browser, url, photos: Photos, seconds: float, stats: dict, observed: list | None = None):
+    """Upload random photos for ``seconds``; each answer is checked against the single-session answer,
+    or, with ``observed``, recorded as (file, answer) for checking once every model is known."""
     context, page = await explorer_upload_page(browser, url)
     deadline = time.time() + seconds
     rng = random.Random(id(page))
@@ -94,8 +96,10 @@ async def explore_session(browser, url, photos: Photos, seconds: float, stats: d
                 stats["errors"].append(f"{type(exc).__name__}: {str(exc)[:120]}")
                 continue
             stats["predictions"] += 1
-            if shown not in photos.expected[path.name][:allowed_answers]:
-                stats["mismatches"].append(f"{path.name}: {shown} not in {photos.expected[path.name]}")
+            if observed is not None:
+                observed.append((path.name, shown))
+            elif shown != photos.expected[path.name][0]:
+                stats["mismatches"].append(f"{path.name}: {shown}, expected {photos.expected[path.name][0]}")
     finally:
         await context.close()
 
@@ -143,8 +147,13 @@ async def soak_phase(browser, server, url, photos, uploads) -> dict:
     }
 
 
-async def train_while_exploring(browser, url, photos_both: Photos, explorers: int, max_seconds: float = 240) -> dict:
-    """One session trains (1 epoch, 5,000 images) while others explore with the old model."""
+async def train_while_exploring(browser, url, photos: Photos, trained_dir: Path, explorers: int, max_seconds: float = 240) -> dict:
+    """One session trains (1 epoch, 5,000 images) while others explore.
+
+    Every answer must be the old model's or the new model's (built from the file the
+    training saved); since the model choice is per session, the explorers should all
+    get the old model's answer, and ``train_explore_new_model_answers`` counts any that did not.
+    """
     context = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await context.new_page()
     await page.goto(f"{url}/train")
@@ -162,7 +171,8 @@ async def train_while_exploring(browser, url, photos_both: Photos, explorers: in
         await page.get_by_role("button", name="Use this model in the app").click()
         await page.wait_for_timeout(1500)
 
-    explore = asyncio.gather(*(explore_session(browser, url, photos_both, 45, stats, allowed_answers=2) for _ in range(explorers)))
+    observed: list[tuple[str, str]] = []
+    explore = asyncio.gather(*(explore_session(browser, url, photos, 45, stats, observed) for _ in range(explorers)))
     trained = True
     try:
         await wait_done()
@@ -171,7 +181,22 @@ async def train_while_exploring(browser, url, photos_both: Photos, explorers: in
         stats["errors"].append(f"training did not finish: {exc}")
     await explore
     await context.close()
+    new_files = sorted(trained_dir.glob("fashion_cnn-*.keras"))
+    new_answers = {}
+    if new_files:
+        new_model = Photos(Path(tempfile.mkdtemp()), ActivationExtractor(load_checked_model(new_files[-1]).model))
+        new_answers = {name: answers[0] for name, answers in new_model.expected.items()}
+    else:
+        stats["errors"].append("no trained model file was saved")
+    new_only = 0
+    for name, shown in observed:
+        old, new = photos.expected[name][0], new_answers.get(name)
+        if shown not in (old, new):
+            stats["mismatches"].append(f"{name}: {shown} is neither the old ({old}) nor the new model's answer ({new})")
+        elif shown != old:
+            new_only += 1
     return {
+        "train_explore_new_model_answers": new_only,
         "train_explore_trained": trained,
         "train_explore_seconds": round(time.time() - started, 1),
         "train_explore_predictions": stats["predictions"],
@@ -208,32 +233,62 @@ async def disconnect_and_restart(browser, server: AppServer, url, photos: Photos
     return results
 
 
-def kill_while_saving(trials: int = 6) -> dict:
-    """SIGKILL `python -m fashion_viz train` at random moments around its save; the file left must pass its check."""
-    from fashion_viz.model import ModelError, save_model
+def _save_leftovers(folder: Path) -> list[Path]:
+    """Files a save leaves only while it is under way: its journal and its temp files."""
+    return [p for p in folder.iterdir() if ".json.next." in p.name or p.name.endswith(".tmp")]
 
-    survived = 0
+
+def kill_while_saving(trials: int = 8) -> dict:
+    """SIGKILL `python -m fashion_viz train` around and inside its save; the pair left must pass its check
+    and be one whole generation: the old model with the old card, or the new one with the new card.
+
+    Half the kills come at a random moment; the other half as soon as the save's journal appears
+    (the save takes milliseconds, so random kills alone rarely land inside it). Kills that left a
+    journal or temp file behind provably interrupted a save; the check fails if none did.
+    """
+    from fashion_viz.model import ModelCard, ModelError, file_sha256, save_model
+
+    survived = interrupted = generation_errors = 0
+    old_model = load_checked_model().model
     with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "model.keras"
-        save_model(load_checked_model().model, target, {"note": "old model"})
+        folder = Path(tmp)
+        target = folder / "model.keras"
         rng = random.Random(0)
-        for _ in range(trials):
+        for trial in range(trials):
+            for leftover in _save_leftovers(folder):
+                leftover.unlink()
+            save_model(old_model, target, ModelCard(notes="old model"))
+            old_sha = file_sha256(target)
             process = subprocess.Popen(
                 [sys.executable, "-m", "fashion_viz", "train", "--epochs", "1", "--train-limit", "2000", "--out", str(target)],
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            # Training takes ~8-10 s here; kill somewhere from just before to just after the save.
-            time.sleep(rng.uniform(5.0, 14.0))
+            if trial % 2:
+                deadline = time.time() + 120
+                while not _save_leftovers(folder) and process.poll() is None and time.time() < deadline:
+                    time.sleep(0.0005)
+                time.sleep(rng.uniform(0, 0.02))
+            else:
+                time.sleep(rng.uniform(5.0, 14.0))  # training takes ~8-10 s here
             process.send_signal(signal.SIGKILL)
             process.wait()
+            interrupted += bool(_save_leftovers(folder))
             try:
-                load_checked_model(target)
-                survived += 1
+                loaded = load_checked_model(target)
             except ModelError:
-                pass
-    return {"kill_while_saving_trials": trials, "kill_while_saving_loadable": survived}
+                continue
+            survived += 1
+            is_old = loaded.card.model_sha256 == old_sha
+            if is_old != (loaded.card.notes == "old model"):
+                generation_errors += 1
+    return {
+        "kill_while_saving_trials": trials,
+        "kill_while_saving_interrupted_a_save": interrupted,
+        "kill_while_saving_loadable": survived,
+        "kill_while_saving_mixed_generations": generation_errors,
+    }
 
 
 async def main_async(args) -> dict:
@@ -251,7 +306,7 @@ async def main_async(args) -> dict:
                 browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 results.update(await load_phase(browser, server, url, photos, args.sessions, args.seconds))
                 results.update(await soak_phase(browser, server, url, photos, args.soak))
-                results.update(await train_while_exploring(browser, url, photos, explorers=3))
+                results.update(await train_while_exploring(browser, url, photos, Path(trained.name), explorers=3))
                 results.update(await disconnect_and_restart(browser, server, url, photos))
                 await browser.close()
     finally:
@@ -279,7 +334,10 @@ def main() -> int:
         or results["train_explore_mismatches"]
         or not results["disconnect_other_session_ok"]
         or not results["restart_reconnect_ok"]
+        or results["train_explore_new_model_answers"]  # the model choice is per session: explorers keep the old one
         or results["kill_while_saving_loadable"] != results["kill_while_saving_trials"]
+        or not results["kill_while_saving_interrupted_a_save"]  # no kill provably landed inside a save
+        or results["kill_while_saving_mixed_generations"]
     )
     if args.json:
         print(json.dumps(results))

@@ -18,7 +18,7 @@ import numpy as np
 from fashion_viz.activations import ActivationExtractor
 from fashion_viz.model import load_checked_model
 from fashion_viz.preprocessing import ImageInputError, prepare_upload
-from fashion_viz.upload_corpus import awkward_files, bad_files, photo_encodings, random_catalogue_photo
+from tools.upload_corpus import awkward_files, bad_files, photo_encodings, random_catalogue_photo
 
 TARGET_RATIO = 0.99
 

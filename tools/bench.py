@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fashion_viz.appserver import CHROMIUM, CHROMIUM_ARGS, ROOT, AppServer
+from tools.appserver import CHROMIUM, CHROMIUM_ARGS, ROOT, AppServer
 
 TARGETS = {
     "train_ratio": ("<=", 0.6),
@@ -49,7 +49,9 @@ def bench_training(data, repeats: int = 3) -> dict:
     from fashion_viz.training import TrainConfig, compile_training_model, make_dataset
 
     config = TrainConfig()
-    x_float = (data.x_train.astype(np.float32) / 255.0)[..., None]
+    from fashion_viz.model import model_input
+
+    x_float = model_input(data.x_train)
     y = np.asarray(data.y_train)
 
     baseline = build_model()
@@ -58,7 +60,7 @@ def bench_training(data, repeats: int = 3) -> dict:
 
     steps = len(y) // config.batch_size
     model, _, bf16 = compile_training_model(config, steps)
-    dataset = make_dataset(data.x_train, y, config.batch_size, shuffle=True, augment=config.augment, seed=0, flip=config.flip)
+    dataset = make_dataset(data.x_train, y, config.batch_size, shuffle=True, seed=0)
     ours = median_time(lambda: model.fit(dataset, epochs=1, verbose=0, shuffle=False), repeats)
     # The Train page's live progress: the server-wide job listener, fed per execution, read by a poller.
     from fashion_viz.jobs import TrainingJobs
@@ -94,7 +96,8 @@ def figures_for_view(activations, infos, model, layer_index: int) -> list:
 
 def bench_explorer(repeats: int = 200) -> dict:
     """Activations, figure building and payload for the Explorer's views."""
-    from fashion_viz.activations import ActivationExtractor, as_model_batch
+    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.model import model_input as as_model_batch
     from fashion_viz.data import load_sample
     from fashion_viz.layer_guide import describe_layers
     from fashion_viz.model import load_checked_model

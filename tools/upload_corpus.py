@@ -32,12 +32,26 @@ def catalogue_photo(image: np.ndarray, scale: int = 10, tint=(255, 255, 255), of
 
 
 def transparent_cutout(photo: Image.Image) -> Image.Image:
-    """The same photo with its white backdrop made transparent."""
+    """The same photo with its backdrop (every pixel of the corner's exact colour) made transparent.
+
+    On a white backdrop this is lossless: composited back onto white, every pixel is what it was.
+    """
     rgba = photo.convert("RGBA")
     array = np.asarray(rgba).copy()
-    light = np.asarray(photo.convert("L")) >= min(250, int(np.percentile(np.asarray(photo.convert("L")), 60)))
-    array[light, 3] = 0
+    backdrop = (array[:, :, :3] == array[0, 0, :3]).all(axis=-1)
+    array[backdrop, 3] = 0
     return Image.fromarray(array, "RGBA")
+
+
+def palette_with_transparent_backdrop(photo: Image.Image) -> Image.Image:
+    """A 256-colour palette picture whose backdrop colour is marked transparent (as GIF-style PNGs are).
+
+    Quantising the RGB photo keeps a grey photo's levels exactly; Pillow can only quantise RGBA
+    with its octree method, which shifts them.
+    """
+    palette = photo.quantize(256, dither=Image.Dither.NONE)
+    palette.info["transparency"] = palette.getpixel((0, 0))
+    return palette
 
 
 def exif_rotated_jpeg(photo: Image.Image) -> bytes:
@@ -59,7 +73,7 @@ def awkward_files(image: np.ndarray) -> list[tuple[str, bytes]]:
     animated_webp = io.BytesIO()
     frames[0].save(animated_webp, format="WEBP", save_all=True, append_images=frames[1:], duration=100, lossless=True)
     palette = photo.quantize(256, dither=Image.Dither.NONE)
-    palette_rgba = transparent_cutout(photo).quantize(256, dither=Image.Dither.NONE)
+    palette_rgba = palette_with_transparent_backdrop(photo)
     return [
         ("plain.png", encode(photo, "PNG")),
         ("cmyk.jpg", encode(photo.convert("CMYK"), "JPEG", quality=95)),

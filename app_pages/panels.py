@@ -1,0 +1,115 @@
+"""Shared page parts: the model sidebar, the prediction panel, the upload stages, figures, messages."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from app_pages import resources, state
+from app_pages.picker import ChosenImage
+from fashion_viz.data import HOW_TO_GET
+from fashion_viz.figures import image_figure, probability_chart
+from fashion_viz.model import SHIPPED_MODEL, LoadedModel, ModelError, check_model_file, list_model_files, read_card
+from fashion_viz.preprocessing import PreparedImage, confidence_warning
+
+
+def show_figure(fig, key: str, **kwargs):
+    return st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False}, **kwargs)
+
+
+def require_model() -> LoadedModel:
+    """The session's checked model, or an explanation with a way to the Train page, then stop."""
+    loaded, error = resources.current_model()
+    if loaded is None:
+        st.error(f"The model could not be loaded. {error}")
+        st.page_link(state.PAGES["train"], label="Train a new model", icon=":material/model_training:")
+        st.stop()
+    return loaded
+
+
+def explain_missing_dataset(what: str) -> None:
+    st.info(f"{what} needs the full Fashion-MNIST dataset, which this server does not have. {resources.dataset_error() or HOW_TO_GET}")
+
+
+def model_label(path: Path) -> str:
+    """A short name for a model file: shipped or when it was trained, and its test accuracy."""
+    try:
+        card = read_card(path)  # cheap, on every run; the full check happens when the model is loaded
+    except ModelError:
+        card, _, _ = check_model_file(path)  # a recoverable interrupted save, or a real failure
+    if card is None:
+        return f"{path.name} (fails its check)"
+    score = f" · {card.test_accuracy:.1%}" if card.test_accuracy is not None else ""
+    if path.resolve() == SHIPPED_MODEL.resolve():
+        return f"Shipped model{score}"
+    when = time.strftime("%m-%d %H:%M", time.localtime(path.stat().st_mtime)) if path.exists() else path.stem
+    return f"Trained {when}{score}"
+
+
+def model_sidebar() -> None:
+    """Model chooser and status in the sidebar, shown on every page.
+
+    The session's choice lives in ``state.MODEL_PATH`` (also set by the Train
+    page); the selectbox is set from it and writes back on change. A chosen
+    model whose file has gone is said so, not silently replaced.
+    """
+    files = list_model_files()
+    current = resources.model_path().resolve()
+    if current not in files:
+        files.insert(0, current)  # the session's own choice stays listed even when it lives elsewhere or fails
+    labels = {str(p): model_label(p) for p in files}
+
+    def choice_changed() -> None:
+        st.session_state[state.MODEL_PATH] = st.session_state[state.MODEL_CHOICE]
+
+    st.session_state[state.MODEL_CHOICE] = str(current)
+    with st.sidebar:
+        st.markdown("### Model")
+        missing = resources.chosen_model_missing()
+        if missing:
+            st.warning(f"The model you chose, `{missing}`, is no longer on this server (deleted or moved). Using the shipped model instead.", icon=":material/warning:")
+        st.selectbox(
+            "Model in use",
+            list(labels),
+            key=state.MODEL_CHOICE,
+            on_change=choice_changed,
+            format_func=labels.get,
+            help="The shipped model, or one trained on the Train page. Your choice applies to your session only.",
+        )
+        loaded, error = resources.current_model()
+        if loaded is None:
+            st.error("This model is missing or fails its check; see the page for how to retrain.")
+        else:
+            accuracy = loaded.test_accuracy
+            score = f"test accuracy {accuracy:.2%}" if accuracy is not None else "test accuracy unknown"
+            st.caption(f"{'Shipped' if loaded.shipped else 'Trained here'} · {score}")
+
+
+def prediction_panel(chosen: ChosenImage, probabilities: np.ndarray, picture, chart, key: str, picture_title: str) -> None:
+    """The input picture and the probability chart in the given columns; for uploads, the
+    pipeline's stages and a plain-words warning when the model is unsure."""
+    with picture:
+        show_figure(image_figure(chosen.image, picture_title, height=300), f"{key}_input")
+    with chart:
+        show_figure(probability_chart(probabilities, chosen.label), f"{key}_probabilities")
+        message = confidence_warning(probabilities) if chosen.prepared is not None else None
+        if message:
+            st.warning(message, icon=":material/help:")
+    if chosen.prepared is not None and len(chosen.prepared.stages) > 1:
+        with st.expander("How the upload became a 28x28 picture", expanded=True):
+            show_pipeline_stages(chosen.prepared)
+
+
+def show_pipeline_stages(prepared: PreparedImage) -> None:
+    """The upload pipeline's stages side by side, then its notes and warnings."""
+    stages = prepared.stages
+    columns = st.columns(len(stages))
+    for column, (caption, array) in zip(columns, stages):
+        column.image(array, caption=caption, width="stretch", clamp=True)
+    for note in prepared.notes:
+        st.caption(note)
+    for warning in prepared.warnings:
+        st.warning(warning, icon=":material/warning:")

@@ -1,0 +1,124 @@
+"""Cached resources shared by every session: models, their extractors, the dataset, the training jobs.
+
+Loaded once per server (``st.cache_resource``) and used read-only. Models are
+cached by the identity of their file (resolved path, device, inode, size,
+mtime_ns), so a replaced file is loaded and checked again and two spellings of
+one path share one entry. Which model a session uses is that session's own
+choice (``state.MODEL_PATH``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from app_pages import state
+from fashion_viz.data import DatasetError, FashionMNIST, Sample, dataset_available, load_fashion_mnist, load_sample
+from fashion_viz.model import SHIPPED_MODEL, LoadedModel, ModelError, file_identity, load_checked_model, trained_models_dir
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=6)
+def _load_model(identity: tuple) -> LoadedModel:
+    return load_checked_model(Path(identity[0]))
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _extractor(identity: tuple):
+    from fashion_viz.activations import ActivationExtractor
+
+    return ActivationExtractor(_load_model(identity).model)
+
+
+def chosen_model_missing() -> str | None:
+    """The file name of the model this session chose when that file is gone (the shipped one is used instead)."""
+    chosen = st.session_state.get(state.MODEL_PATH)
+    if chosen and not Path(chosen).is_file():
+        return Path(chosen).name
+    return None
+
+
+def model_path() -> Path:
+    """The model this session uses: its own choice while the file exists, else the shipped model."""
+    chosen = st.session_state.get(state.MODEL_PATH)
+    if chosen and Path(chosen).is_file():
+        return Path(chosen)
+    return SHIPPED_MODEL
+
+
+def model_identity() -> tuple:
+    return file_identity(model_path())
+
+
+def current_model() -> tuple[LoadedModel | None, str | None]:
+    """(model, None) or (None, message) when the session's model is missing or fails its check."""
+    try:
+        return _load_model(model_identity()), None
+    except ModelError as exc:
+        return None, str(exc)
+
+
+def current_extractor():
+    """The session's model's activation extractor (the model must load; see ``panels.require_model``)."""
+    return _extractor(model_identity())
+
+
+@st.cache_resource(show_spinner="Loading Fashion-MNIST…")
+def _dataset() -> tuple[FashionMNIST | None, str | None]:
+    try:
+        return load_fashion_mnist(allow_download=False), None
+    except DatasetError as exc:
+        return None, str(exc)
+
+
+def dataset() -> FashionMNIST | None:
+    return _dataset()[0]
+
+
+def dataset_error() -> str | None:
+    return _dataset()[1]
+
+
+def dataset_on_disk() -> bool:
+    """Whether the dataset's files are present, without loading them (for status lines)."""
+    return dataset_available()
+
+
+@st.cache_resource
+def sample() -> Sample:
+    return load_sample()
+
+
+@st.cache_resource(show_spinner="Classifying the test set…", max_entries=6)
+def _test_predictions(identity: tuple) -> np.ndarray:
+    from fashion_viz.evaluation import predict_batched
+
+    predictions = predict_batched(_load_model(identity).model, dataset().x_test).argmax(axis=1)
+    predictions.flags.writeable = False
+    return predictions
+
+
+def current_test_predictions() -> np.ndarray:
+    """Predicted class of every test image for the session's model (cached per model file)."""
+    return _test_predictions(model_identity())
+
+
+@st.cache_resource(show_spinner="Drawing the diagram…", max_entries=6)
+def _diagram(identity: tuple):
+    from fashion_viz.diagrams import layered_diagram
+
+    return layered_diagram(_load_model(identity).model)
+
+
+def current_diagram():
+    """The visualkeras layered view of the session's model."""
+    return _diagram(model_identity())
+
+
+@st.cache_resource
+def training_jobs():
+    """One coordinator per server: at most one training job runs at a time."""
+    from fashion_viz.jobs import TrainingJobs
+
+    return TrainingJobs(models_dir=trained_models_dir())

@@ -1,0 +1,34 @@
+"""Every session-state key the app uses, and the page scripts' paths, named in one place.
+
+Keys hold a session's own choices; they survive page switches (widget keys do
+not, so widgets are set from these on every run and write back through callbacks).
+"""
+
+PAGES = {
+    "home": "app_pages/home.py",
+    "architecture": "app_pages/architecture.py",
+    "explorer": "app_pages/explorer.py",
+    "train": "app_pages/train.py",
+    "evaluate": "app_pages/evaluate.py",
+}
+
+MODEL_PATH = "model_path"  # the model file this session chose (str); absent: the shipped model
+TEST_INDEX = "test_index"  # the chosen Fashion-MNIST test image (int)
+IMAGE_SOURCE = "image_source"  # gallery, random, misclassified or upload (one of picker.SOURCES)
+LAST_UPLOAD = "last_upload"  # the last good upload (picker.ChosenImage), kept after a bad file or a page switch
+EXPLORER_LAYER = "explorer_layer"  # the Explorer's layer (name; also the segmented control's key)
+LAYER_INDEX = "layer_index"  # the same layer as an index, kept across page switches
+CHANNEL_INDEX = "channel_index"  # the channel the person chose to see large (kept even where a layer has fewer)
+EVAL_TRUE = "eval_true"  # Evaluate: the chosen cell's true class
+EVAL_PRED = "eval_pred"  # Evaluate: the chosen cell's predicted class
+SESSION_ID = "session_id"  # who owns a training job
+TRAIN_WATCHING = "train_watching"  # this tab saw a job running (so it reruns the page once it ends)
+LAST_RUN_MS = "_last_run_ms"  # server-side time of the last run (read by the benchmark)
+
+# Widget keys (dropped by Streamlit when their page is left).
+MODEL_CHOICE = "_model_choice"
+
+
+def widget_key(page: str, name: str) -> str:
+    """The key of a widget that appears on several pages, e.g. ``widget_key("explorer", "source")``."""
+    return f"{page}_{name}"

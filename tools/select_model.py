@@ -1,0 +1,124 @@
+"""Choose the shipped model's training schedule on the validation split, then measure the test set once.
+
+    python tools/select_model.py [--out models/fashion_cnn.keras] [--candidates NAME,...]
+
+Every candidate is trained with ``evaluate_on_test=False``: the choice sees only
+the 2,000 held-out training images. The winner (highest validation accuracy,
+fewer epochs on a tie) is then scored on the 10,000 test images, once, and saved
+with a card whose ``selection`` records the protocol and every candidate's
+validation figures. The candidate list is fixed here, before any run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fashion_viz.training import TrainConfig  # noqa: E402
+
+CANDIDATES: dict[str, TrainConfig] = {
+    "adam-b64-lr1e-3-80ep": TrainConfig(epochs=80, batch_size=64, learning_rate=1e-3),
+    "adam-b128-lr2e-3-40ep": TrainConfig(epochs=40, batch_size=128, learning_rate=2e-3),
+    "adam-b64-lr1e-3-40ep": TrainConfig(epochs=40, batch_size=64, learning_rate=1e-3),
+}
+PROTOCOL = (
+    "Candidates fixed in tools/select_model.py before training; each trained on the same 58,000 training images "
+    "(seed 42 split) and scored on the 2,000 held-out validation images only; the one with the highest validation "
+    "accuracy (fewer epochs on a tie) was then evaluated once on the 10,000 test images. The test set played no part "
+    "in choosing the schedule or the number of epochs."
+)
+
+
+class EpochLog:
+    """One line per epoch to stdout (for a log file)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def on_train_begin(self, config, steps_per_epoch):
+        print(f"[{self.name}] {config.epochs} epochs of {steps_per_epoch} steps", flush=True)
+
+    def on_batch_end(self, *args):
+        pass
+
+    def on_epoch_end(self, record):
+        print(
+            f"[{self.name}] epoch {record.epoch}: loss {record.loss:.4f} val_loss {record.val_loss:.4f} "
+            f"val_accuracy {record.val_accuracy:.4f} ({record.seconds:.1f} s)",
+            flush=True,
+        )
+
+
+def main() -> int:
+    from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.evaluation import evaluate
+    from fashion_viz.model import SHIPPED_MODEL, save_model
+    from fashion_viz import CLASS_NAMES
+    from fashion_viz.training import train
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(SHIPPED_MODEL))
+    parser.add_argument("--candidates", default=",".join(CANDIDATES))
+    parser.add_argument("--work", default="/tmp/fashion-viz-selection", help="where every candidate's weights and figures are kept")
+    args = parser.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    data = load_fashion_mnist()
+    results = {}
+    for name in args.candidates.split(","):
+        config = CANDIDATES[name]
+        done = work / f"{name}.json"
+        if done.is_file():  # resumable: a finished candidate is not trained again
+            results[name] = json.loads(done.read_text())
+            continue
+        result = train(data, config, EpochLog(name), evaluate_on_test=False)
+        result.model.save_weights(work / f"{name}.weights.h5")
+        record = {
+            "name": name,
+            "config": dataclasses.asdict(config),
+            "validation_accuracy": result.validation.accuracy,
+            "final_val_loss": result.history[-1].val_loss,
+            "training_seconds": round(result.seconds, 1),
+            "card": result.card.to_dict(),
+        }
+        done.write_text(json.dumps(record))
+        results[name] = record
+        print(f"[{name}] validation accuracy {result.validation.accuracy:.4f} in {result.seconds:.0f} s", flush=True)
+    ranked = sorted(results.values(), key=lambda r: (-r["validation_accuracy"], r["config"]["epochs"]))
+    chosen = ranked[0]
+    print(f"chosen on validation: {chosen['name']} ({chosen['validation_accuracy']:.4f})", flush=True)
+
+    from fashion_viz.model import ModelCard, build_model
+
+    model = build_model()
+    model.load_weights(work / f"{chosen['name']}.weights.h5")
+    evaluation = evaluate(model, data.x_test, data.y_test)  # the one look at the test set
+    card = ModelCard.from_dict(chosen["card"])
+    card.test_accuracy = evaluation.accuracy
+    card.test_images = int(evaluation.confusion.sum())
+    card.per_class_accuracy = dict(zip(CLASS_NAMES, evaluation.per_class_accuracy))
+    card.confusion_matrix = evaluation.confusion.tolist()
+    card.selection = {
+        "protocol": PROTOCOL,
+        "chosen": chosen["name"],
+        "candidates": [
+            {k: r[k] for k in ("name", "validation_accuracy", "final_val_loss", "training_seconds")} | {"config": r["config"]}
+            for r in ranked
+        ],
+        "selected_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    card.notes = "Trained by tools/select_model.py on the 2-core CPU machine while other work shared the cores, so training_seconds overstates a quiet run."
+    save_model(model, Path(args.out), card)
+    print(f"test accuracy {evaluation.accuracy:.4f}; saved {args.out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
