@@ -5,6 +5,7 @@ import streamlit as st
 
 from app_pages import resources, state
 from app_pages.panels import prediction_panel, require_model, show_figure
+from app_pages.arithmetic_panel import arithmetic_panel, spatial_position
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
 from fashion_viz.activations import conv_kernels
@@ -122,7 +123,15 @@ with figure_column:
             selection_mode="points",
         )
     else:
-        show_figure(layer_output_figure(output, info), f"explorer_layer_{info.name}")
+        vector_key = f"explorer_layer_{info.name}"
+
+        def bar_clicked() -> None:
+            points = st.session_state[vector_key].selection.points
+            if points:
+                st.session_state[state.CALC_UNIT] = int(points[0]["point_index"])
+
+        show_figure(layer_output_figure(output, info), vector_key, on_select=bar_clicked, selection_mode="points")
+        st.caption("Click a bar to see how its value was computed, below.")
 
 if channel is not None:
     st.markdown(f"##### Channel {channel} of {info.name}, large")
@@ -131,7 +140,18 @@ if channel is not None:
         show_figure(image_figure(chosen.image, "The input", height=320), "explorer_detail_input")
     with middle:
         values = output.values[:, :, channel]
-        show_figure(single_map_figure(values, f"{info.name} channel {channel} (max {values.max():.2f})", height=320), "explorer_detail_map")
+        mark = spatial_position(output.values, channel)
+
+        def pixel_clicked() -> None:
+            points = st.session_state["explorer_detail_map"].selection.points
+            pixels = [p for p in points if p.get("curve_number") == 1]  # figures.PIXEL_TRACE
+            if pixels:
+                st.session_state[state.CALC_ROW], st.session_state[state.CALC_COL] = (int(v) for v in pixels[0]["customdata"][:2])
+
+        show_figure(
+            single_map_figure(values, f"{info.name} channel {channel} (max {values.max():.2f}): click a pixel", height=320, mark=mark, clickable=True),
+            "explorer_detail_map", on_select=pixel_clicked, selection_mode="points",
+        )
     with right:
         st.markdown("**Strongest channels for this picture**")
         st.markdown(", ".join(f"`{int(k)}`" for k in strongest[:8]))
@@ -139,6 +159,15 @@ if channel is not None:
             "Bright pixels in a map are places where that channel's pattern appears in the picture. "
             "Pooling and dropout keep each channel, so channel k here comes from filter k of the convolution before."
         )
+
+# ------------------------------------------------------------ arithmetic
+st.divider()
+st.subheader("How one number was computed")
+st.caption(
+    "Pick a position in this layer's output (click a pixel of the large map or a bar, or type it) and read the whole "
+    "computation behind its value, with the model's own weights and numbers."
+)
+arithmetic_panel(loaded.model, chosen.image, activations, index, channel)
 
 # ------------------------------------------------------------ filters
 conv_layers = [i for i in infos if i.kind == "conv"]

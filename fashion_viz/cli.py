@@ -108,32 +108,25 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from fashion_viz.activations import ActivationExtractor
     from fashion_viz.model import load_checked_model
-    from fashion_viz.preprocessing import ImageInputError, prepare_upload
 
     loaded = load_checked_model(Path(args.model))
     extractor = ActivationExtractor(loaded.model)
     failed = False
     for path in args.images:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            result = {"path": path, "error": f"The file could not be read: {exc.strerror or exc}."}
+        prepared, error = read_prepared(path)
+        if prepared is None:
+            result = {"path": path, "error": error}
         else:
-            try:
-                prepared = prepare_upload(data)
-            except ImageInputError as exc:
-                result = {"path": path, "error": str(exc)}
-            else:
-                probabilities = extractor.probabilities(prepared.image)[0]
-                index = int(probabilities.argmax())
-                result = {
-                    "path": path,
-                    "label": CLASS_NAMES[index],
-                    "index": index,
-                    "probabilities": {name: float(p) for name, p in zip(CLASS_NAMES, probabilities)},
-                }
-                if prepared.warnings:
-                    result["warnings"] = prepared.warnings
+            probabilities = extractor.probabilities(prepared.image)[0]
+            index = int(probabilities.argmax())
+            result = {
+                "path": path,
+                "label": CLASS_NAMES[index],
+                "index": index,
+                "probabilities": {name: float(p) for name, p in zip(CLASS_NAMES, probabilities)},
+            }
+            if prepared.warnings:
+                result["warnings"] = prepared.warnings
         failed |= "error" in result
         if args.json:
             print(json.dumps(result), flush=True)
@@ -180,6 +173,74 @@ def cmd_info(args) -> int:
             status = "ok" if entry.get("matches_card") else "FAILS its check"
             accuracy = f", test accuracy {entry['test_accuracy']:.2%}" if entry.get("test_accuracy") else ""
             print(f"Model: {entry['path']} sha256 {entry['sha256'][:16]}… {status}{accuracy}")
+    return EXIT_OK
+
+
+def read_prepared(path: str):
+    """An image file through the upload pipeline (as ``predict`` does): (prepared, None) or (None, error sentence)."""
+    from fashion_viz.preprocessing import ImageInputError, prepare_upload
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return None, f"The file could not be read: {exc.strerror or exc}."
+    try:
+        return prepare_upload(data), None
+    except ImageInputError as exc:
+        return None, str(exc)
+
+
+class UsageError(Exception):
+    """Bad arguments: one sentence, exit code 2."""
+
+
+def parse_position(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--at takes R,C,K for a map layer or UNIT for a vector layer, not {text!r}.") from None
+
+
+def cmd_calc(args) -> int:
+    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.explain.arithmetic import PositionError, describe, explain_value, masked_dropout
+    from fashion_viz.model import LAYER_NAMES, load_checked_model
+
+    if args.layer not in LAYER_NAMES:
+        raise UsageError(f"There is no layer named {args.layer!r}; the layers are {', '.join(LAYER_NAMES)}.")
+    at = parse_position(args.at)
+    prepared, error = read_prepared(args.image)
+    if prepared is None:
+        print(json.dumps({"path": args.image, "error": error}) if args.json else f"{args.image}: error: {error}")
+        return EXIT_FAILED
+    loaded = load_checked_model(Path(args.model))
+    activations = ActivationExtractor(loaded.model)(prepared.image)
+    try:
+        calc = explain_value(loaded.model, prepared.image, activations, args.layer, at)
+    except PositionError as exc:
+        raise UsageError(str(exc)) from None
+    result = {"path": args.image, **calc.to_json()}
+    if args.train_mask is not None:
+        if calc.kind != "dropout":
+            raise UsageError(f"--train-mask applies to dropout layers; {args.layer} is a {calc.kind} layer.")
+        masked = masked_dropout(loaded.model, prepared.image, activations, args.layer, args.train_mask)
+        result.update(
+            train_mask_seed=args.train_mask,
+            rate=masked.rate,
+            scale=masked.scale,
+            kept=bool(masked.mask[calc.at]),
+            output=float(masked.after[calc.at]),
+            probabilities_under_mask=masked.probabilities.tolist(),
+        )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.layer}[{', '.join(map(str, calc.at))}] ({calc.kind}) for {args.image}:")
+        print(describe(calc).replace("**", ""))
+        for note in calc.notes:
+            print(note)
+        if args.train_mask is not None:
+            print(f"Training mask (seed {args.train_mask}): {'kept' if result['kept'] else 'dropped'}, output {result['output']:.4f}.")
     return EXIT_OK
 
 
@@ -238,6 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--download", action="store_true", help="fill Keras' cache with Keras' own download if no files are found")
     info.set_defaults(func=cmd_info)
 
+    calc = sub.add_parser("calc", help="how one value of one layer was computed for a picture: inputs, weights, sum, activation")
+    calc.add_argument("image", help="a picture file (it goes through the same pipeline as predict)")
+    calc.add_argument("--layer", required=True, help="conv1, pool1, dropout1, conv2, pool2, dropout2, flatten, dense1, dropout3 or predictions")
+    calc.add_argument("--at", required=True, help="R,C,K (row, column, channel) for map layers; UNIT for vector layers")
+    calc.add_argument("--model", default=str(SHIPPED_MODEL))
+    calc.add_argument("--train-mask", type=int, metavar="SEED", help="dropout layers: apply a seeded training-mode mask")
+    calc.add_argument("--json", action="store_true", help="one JSON object")
+    calc.set_defaults(func=cmd_calc)
+
     bench = sub.add_parser("bench", help="measure training, activation, figure, rerun and start-up speed")
     bench.add_argument("--quick", action="store_true", help="skip the training figures")
     bench.add_argument("--json", action="store_true")
@@ -261,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - one sentence for the user, traceback only with --debug
         if args.debug:
             raise

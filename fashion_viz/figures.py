@@ -33,6 +33,7 @@ from fashion_viz.palette import (
 
 LABEL_TRACE = "channel labels"  # the clickable channel numbers of a feature-map mosaic
 CELL_TRACE = "confusion cells"  # the clickable cells of a confusion matrix
+PIXEL_TRACE = "pixels"  # the clickable pixels of a single feature map
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
 HIDDEN_AXIS = dict(visible=False)
 PICTURE_Y_AXIS = dict(autorange="reversed", scaleanchor="x", visible=False)  # row 0 on top, square pixels
@@ -200,17 +201,42 @@ def feature_map_mosaic(
     return figure(data, title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=shapes)
 
 
-def single_map_figure(feature_map: np.ndarray, title: str, height: int = 300) -> go.Figure:
-    """One channel shown large, with its value on hover."""
+def single_map_figure(feature_map: np.ndarray, title: str, height: int = 300, mark: tuple[int, int] | None = None, clickable: bool = False) -> go.Figure:
+    """One channel shown large, with its value on hover.
+
+    ``clickable`` puts a transparent marker on every pixel (trace ``PIXEL_TRACE``,
+    customdata ``[row, column]``) so a click selects that position; ``mark``
+    outlines one position.
+    """
+    feature_map = np.asarray(feature_map, dtype=np.float32)
     heat = dict(
         type="heatmap",
-        z=np.asarray(feature_map, dtype=np.float32),
+        z=feature_map,
         colorscale=ACTIVATION_SCALE,
         zmin=0,
         hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
         colorbar=dict(title=dict(text="activation"), thickness=12),
     )
-    return figure([heat], title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS)
+    data = [heat]
+    if clickable:
+        h, w = feature_map.shape
+        rows, cols = np.divmod(np.arange(h * w), w)
+        heat["hoverinfo"] = "skip"
+        data.append(
+            dict(
+                type="scatter",
+                mode="markers",
+                name=PIXEL_TRACE,
+                x=cols,
+                y=rows,
+                customdata=np.stack([rows, cols, feature_map.ravel()], axis=1),
+                marker=dict(symbol="square", size=max(6, int(height / (h + 4))), color="rgba(0,0,0,0)"),
+                hovertemplate="row %{customdata[0]}, column %{customdata[1]}: %{customdata[2]:.3f}<br>click: how was it computed?<extra></extra>",
+                showlegend=False,
+            )
+        )
+    shapes = [_outline(mark, 1, 1, HIGHLIGHT_COLOUR)] if mark is not None else []
+    return figure(data, title, height, xaxis=dict(visible=False, range=[-0.5, feature_map.shape[1] - 0.5]), yaxis=PICTURE_Y_AXIS, shapes=shapes, dragmode=False)
 
 
 def flatten_figure(vector: np.ndarray, spatial_shape: tuple[int, int, int], title: str) -> go.Figure:

@@ -8,6 +8,7 @@ import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
+from fashion_viz import CLASS_NAMES
 from fashion_viz.model import LAYER_NAMES
 from fashion_viz.preprocessing import png_bytes
 
@@ -372,3 +373,50 @@ def test_a_deleted_chosen_model_is_said_not_hidden(model_copy):
     at.run()
     assert not at.exception
     assert any(model_copy.name in w.value and "no longer on this server" in w.value for w in at.sidebar.warning)
+
+
+# ---------------------------------------------------------------- the arithmetic panel
+
+
+def test_arithmetic_panel_on_every_layer_agrees_with_the_model(shipped):
+    at = open_page("explorer")
+    seen = []
+    for _ in range(10):
+        checks = [c.value for c in at.caption if "recomputed here" in c.value]
+        assert checks and checks[0].startswith("✓"), checks
+        seen.append(_explorer_layer_title(at).split(":")[0])
+        if len(seen) < 10:
+            at.button[1].click().run()
+            assert not at.exception, [e.message for e in at.exception]
+    assert seen == list(LAYER_NAMES)
+
+
+def test_arithmetic_panel_conv2_sum_pool_note_and_dropout_modes(shipped):
+    at = open_page("explorer")
+    at.session_state["explorer_layer"] = "conv2"
+    at.session_state["calc_row"], at.session_state["calc_col"] = 4, 5
+    at.run()
+    assert any(t.startswith("conv2[4, 5, ") and "what each of the 32 input channels adds" in t for t in chart_titles(at))
+    assert any("the 32 partial sums" in m.value and "ReLU" in m.value for m in at.markdown)
+    at.session_state["explorer_layer"] = "pool2"
+    at.run()
+    assert any("last 1 row(s) and 1 column(s)" in c.value for c in at.caption), "11x11 -> 5x5 drops a row and a column"
+    at.session_state["explorer_layer"] = "dropout3"
+    at.run()
+    at.toggle(key="calc_dropout_training").set_value(True).run()
+    assert any(t.startswith("Under this mask:") for t in chart_titles(at))
+    assert any("multiplies them by **2.00**" in m.value for m in at.markdown), "1 / (1 - 0.5)"
+    at.toggle(key="calc_dropout_mc").set_value(True).run()
+    assert "How the prediction wobbles over 50 dropout masks" in chart_titles(at)
+    assert not at.exception
+
+
+def test_arithmetic_panel_softmax_table_and_temperature(shipped):
+    at = open_page("explorer")
+    at.session_state["explorer_layer"] = "predictions"
+    at.run()
+    table = at.dataframe[0].value
+    assert list(table["class"]) == list(CLASS_NAMES)
+    assert table["probability = exp / sum"].sum() == pytest.approx(1.0, abs=1e-6)
+    at.slider(key="calc_temperature").set_value(3.0).run()
+    assert "softmax(logits / T) at T = 3" in chart_titles(at)

@@ -26,6 +26,7 @@ TARGETS = {
     "upload_to_chart_ms": ("<=", 1000.0),
     "cold_start_s": ("<=", 6.0),
     "live_progress_overhead_pct": ("<=", 5.0),
+    "calc_panel_ms": ("<=", 50.0),
 }
 
 
@@ -124,6 +125,44 @@ def bench_explorer(repeats: int = 200) -> dict:
         "figures_view": infos[heaviest].name,
         "payload_kb": round(max(payload_kb), 1),
         "payload_view": infos[int(np.argmax(payload_kb))].name,
+    }
+
+
+def bench_arithmetic(repeats: int = 30) -> dict:
+    """The arithmetic panel's compute and figures for one position of every layer (no model call),
+    and the batched dropout calls, against the extractor's own forward pass in the same run."""
+    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.arithmetic_figures import partial_sums_figure, receptive_field_figure, window_kernel_products_figure
+    from fashion_viz.data import load_sample
+    from fashion_viz.explain.arithmetic import describe, explain_value, masked_dropout, monte_carlo_dropout
+    from fashion_viz.model import load_checked_model
+
+    model = load_checked_model().model
+    extractor = ActivationExtractor(model)
+    image = load_sample().images[7]
+    acts = extractor(image)
+    positions = {o.name: tuple(int(i) for i in np.unravel_index(int(np.argmax(o.values)), o.values.shape)) for o in acts.layers}
+
+    def panel(name: str) -> None:
+        calc = explain_value(model, image, acts, name, positions[name])
+        describe(calc)
+        if calc.kind == "conv":
+            kh, kw, cin = calc.kernel_shape
+            receptive_field_figure(image, calc.receptive_field, "field")
+            window_kernel_products_figure(calc.inputs.reshape(kh, kw, cin)[:, :, 0], calc.weights.reshape(kh, kw, cin)[:, :, 0], "w").to_json()
+            partial_sums_figure(calc.per_channel, "p").to_json()
+
+    per_layer = {name: median_time(lambda n=name: panel(n), repeats, warmup=2) * 1000 for name in positions}
+    slowest = max(per_layer, key=per_layer.get)
+    forward = median_time(lambda: extractor(image), repeats, warmup=2) * 1000
+    mask = median_time(lambda: masked_dropout(model, image, acts, "dropout3", 1), 10, warmup=2) * 1000
+    mc = median_time(lambda: monte_carlo_dropout(model, image, 50), 10, warmup=2) * 1000
+    return {
+        "calc_panel_ms": round(per_layer[slowest], 2),
+        "calc_panel_layer": slowest,
+        "calc_forward_pass_ms": round(forward, 2),
+        "calc_dropout_mask_ms": round(mask, 1),
+        "calc_monte_carlo_50_ms": round(mc, 1),
     }
 
 
@@ -231,7 +270,7 @@ def check_targets(results: dict) -> dict:
 
 def run_benchmarks(quick: bool = False, as_json: bool = False) -> int:
     results: dict = {"date": time.strftime("%Y-%m-%d"), "cpu_count": os.cpu_count(), "quick": quick}
-    sections = [bench_explorer, bench_rerun, bench_server]
+    sections = [bench_explorer, bench_arithmetic, bench_rerun, bench_server]
     if not quick:
         from fashion_viz.data import load_fashion_mnist
 

@@ -1,0 +1,201 @@
+"""Figures for the arithmetic panel: windows, kernels and products, partial sums, pooling windows,
+contributions, softmax with temperature, dropout masks and Monte-Carlo dropout. Pure functions of
+:class:`fashion_viz.explain.arithmetic.Calculation` and arrays, no UI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from fashion_viz import CLASS_NAMES
+from fashion_viz.figures import HIDDEN_AXIS, PICTURE_Y_AXIS, _outline, figure
+from fashion_viz.palette import ACTIVATION_SCALE, BAR_COLOUR, DIVERGING_SCALE, HIGHLIGHT_COLOUR, IMAGE_SCALE, TRUE_COLOUR
+
+NEGATIVE_COLOUR = "#2166ac"  # the diverging scale's blue end: pushes down
+
+
+def receptive_field_figure(image: np.ndarray, field: tuple[int, int, int, int], title: str, height: int = 300) -> go.Figure:
+    """The input picture with the pixels one value depends on outlined (and the rest dimmed)."""
+    top, left, bottom, right = field
+    picture = np.asarray(image, dtype=np.float32)
+    dimmed = picture * 0.35
+    dimmed[top:bottom, left:right] = picture[top:bottom, left:right]
+    heat = dict(type="heatmap", z=dimmed, colorscale=IMAGE_SCALE, zmin=0, zmax=255, showscale=False, hovertemplate="row %{y}, column %{x}<extra></extra>")
+    outline = _outline((top, left), bottom - top, right - left, HIGHLIGHT_COLOUR)
+    return figure([heat], title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=[outline])
+
+
+def _number_grid(values: np.ndarray, x_axis: str, y_axis: str, scale, zmin: float, zmax: float, name: str, digits: int = 3) -> dict:
+    values = np.asarray(values, dtype=np.float64)
+    return dict(
+        type="heatmap",
+        z=values,
+        text=np.vectorize(lambda v: f"{v:.{digits}f}")(values),
+        texttemplate="%{text}",
+        textfont=dict(size=12),
+        colorscale=scale,
+        zmin=zmin,
+        zmax=zmax,
+        showscale=False,
+        xaxis=x_axis,
+        yaxis=y_axis,
+        name=name,
+        hovertemplate=f"{name}, row %{{y}}, column %{{x}}: %{{z:.5f}}<extra></extra>",
+    )
+
+
+def window_kernel_products_figure(window: np.ndarray, kernel: np.ndarray, title: str, height: int = 260) -> go.Figure:
+    """Three small grids side by side: the input window, the kernel, and their element-wise products."""
+    window, kernel = np.asarray(window, np.float64), np.asarray(kernel, np.float64)
+    products = window * kernel
+    limit = float(max(np.abs(kernel).max(), 1e-9))
+    plimit = float(max(np.abs(products).max(), 1e-9))
+    traces = [
+        _number_grid(window, "x", "y", ACTIVATION_SCALE, 0, float(max(window.max(), 1e-9)), "input"),
+        _number_grid(kernel, "x2", "y2", DIVERGING_SCALE, -limit, limit, "weight"),
+        _number_grid(products, "x3", "y3", DIVERGING_SCALE, -plimit, plimit, "input x weight"),
+    ]
+    axes = {}
+    for i, (label, (a, b)) in enumerate(zip(("input window", "× kernel", "= products"), ((0, 0.3), (0.35, 0.65), (0.7, 1.0))), start=1):
+        suffix = "" if i == 1 else str(i)
+        axes[f"xaxis{suffix}"] = dict(domain=[a, b], visible=False)
+        axes[f"yaxis{suffix}"] = dict(autorange="reversed", visible=False, anchor=f"x{suffix}", scaleanchor=f"x{suffix}")
+    annotations = [
+        dict(text=label, x=(a + b) / 2, y=1.0, xref="paper", yref="paper", showarrow=False, yanchor="bottom", font=dict(size=13))
+        for label, (a, b) in zip(("input window", "× kernel weights", "= products"), ((0, 0.3), (0.35, 0.65), (0.7, 1.0)))
+    ]
+    return figure(traces, title, height, annotations=annotations, margin=dict(l=10, r=10, t=70, b=10), **axes)
+
+
+def partial_sums_figure(per_channel: np.ndarray, title: str) -> go.Figure:
+    """Each input channel's contribution (3x3 window x 3x3 kernel slice, summed), sorted; bars are clickable."""
+    per_channel = np.asarray(per_channel, np.float64)
+    order = np.argsort(-per_channel)
+    bars = dict(
+        type="bar",
+        x=[f"ch {k}" for k in order],
+        y=per_channel[order],
+        customdata=order,
+        marker=dict(color=[HIGHLIGHT_COLOUR if v > 0 else NEGATIVE_COLOUR for v in per_channel[order]]),
+        hovertemplate="input channel %{customdata}: %{y:.4f}<br>click to see its nine products<extra></extra>",
+    )
+    return figure(
+        [bars],
+        title,
+        300,
+        showlegend=False,
+        bargap=0.15,
+        xaxis=dict(title=dict(text="input channel (largest push up first)"), tickangle=-60, tickfont=dict(size=10)),
+        yaxis=dict(title=dict(text="partial sum"), gridcolor="#eee", zerolinecolor="#888"),
+        dragmode=False,
+    )
+
+
+def pool_window_figure(window: np.ndarray, argmax: tuple[int, int], title: str, height: int = 220) -> go.Figure:
+    """The pooling window with its values; the maximum (the output) outlined."""
+    window = np.asarray(window, np.float64)
+    grid = _number_grid(window, "x", "y", ACTIVATION_SCALE, 0, float(max(window.max(), 1e-9)), "value", digits=4)
+    return figure([grid], title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=[_outline(argmax, 1, 1, HIGHLIGHT_COLOUR)])
+
+
+def contributions_figure(items: Sequence[tuple[str, float]], title: str, x_title: str = "weight x input") -> go.Figure:
+    """Signed contributions as horizontal bars, largest at the top."""
+    labels = [label for label, _ in items][::-1]
+    values = [value for _, value in items][::-1]
+    bars = dict(
+        type="bar",
+        orientation="h",
+        x=values,
+        y=labels,
+        marker=dict(color=[HIGHLIGHT_COLOUR if v > 0 else NEGATIVE_COLOUR for v in values]),
+        hovertemplate="%{y}: %{x:.4f}<extra></extra>",
+    )
+    return figure(
+        [bars],
+        title,
+        max(220, 26 * len(items) + 80),
+        showlegend=False,
+        xaxis=dict(title=dict(text=x_title), gridcolor="#eee", zerolinecolor="#888"),
+        yaxis=dict(automargin=True),
+    )
+
+
+def temperature_figure(logits: np.ndarray, probabilities_t: np.ndarray, temperature: float) -> go.Figure:
+    """Probabilities at temperature 1 beside those at temperature T (same ranking, sharper or flatter)."""
+    z = np.asarray(logits, np.float64)
+    p1 = np.exp(z - z.max())
+    p1 /= p1.sum()
+    data = [
+        dict(type="bar", x=list(CLASS_NAMES), y=p1, name="T = 1 (the model)", marker=dict(color=BAR_COLOUR), hovertemplate="%{x}: %{y:.2%}<extra>T = 1</extra>"),
+        dict(type="bar", x=list(CLASS_NAMES), y=probabilities_t, name=f"T = {temperature:g}", marker=dict(color=HIGHLIGHT_COLOUR), hovertemplate=f"%{{x}}: %{{y:.2%}}<extra>T = {temperature:g}</extra>"),
+    ]
+    return figure(
+        data,
+        f"softmax(logits / T) at T = {temperature:g}",
+        300,
+        barmode="group",
+        legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+        xaxis=dict(tickangle=-35),
+        yaxis=dict(title=dict(text="probability"), range=[0, 1.05], tickformat=".0%", gridcolor="#eee"),
+    )
+
+
+def dropout_mask_figure(before: np.ndarray, after: np.ndarray, mask: np.ndarray, title: str) -> go.Figure:
+    """A vector layer's values at inference (grey) and under one training-mode mask (orange; dropped units marked)."""
+    before, after, mask = np.asarray(before, float), np.asarray(after, float), np.asarray(mask, bool)
+    units = np.arange(len(before))
+    data = [
+        dict(type="bar", x=units, y=before, name="inference (identity)", marker=dict(color="#BBBBBB"), hovertemplate="unit %{x}: %{y:.3f}<extra>inference</extra>"),
+        dict(type="bar", x=units, y=after, name="training mask (kept x scale)", marker=dict(color=HIGHLIGHT_COLOUR), hovertemplate="unit %{x}: %{y:.3f}<extra>under the mask</extra>"),
+        dict(type="scatter", mode="markers", x=units[~mask], y=np.zeros((~mask).sum()), name="dropped", marker=dict(symbol="x", color="#D55E00", size=6), hovertemplate="unit %{x} dropped<extra></extra>"),
+    ]
+    return figure(
+        data,
+        title,
+        300,
+        barmode="overlay",
+        legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+        xaxis=dict(title=dict(text="unit")),
+        yaxis=dict(title=dict(text="value"), gridcolor="#eee"),
+    )
+
+
+def dropout_map_figure(before: np.ndarray, after: np.ndarray, mask: np.ndarray, title: str, height: int = 280) -> go.Figure:
+    """One channel's map at inference and under a training-mode mask, side by side (dropped pixels are 0)."""
+    before, after = np.asarray(before, np.float32), np.asarray(after, np.float32)
+    top = float(max(after.max(), before.max(), 1e-9))
+    traces = []
+    for i, (values, name) in enumerate(((before, "inference"), (after, "under the mask")), start=1):
+        suffix = "" if i == 1 else str(i)
+        traces.append(dict(type="heatmap", z=values, colorscale=ACTIVATION_SCALE, zmin=0, zmax=top, showscale=i == 2, xaxis=f"x{suffix}", yaxis=f"y{suffix}", name=name, hovertemplate=f"{name}, row %{{y}}, column %{{x}}: %{{z:.3f}}<extra></extra>"))
+    axes = {
+        "xaxis": dict(domain=[0, 0.45], visible=False),
+        "yaxis": dict(autorange="reversed", visible=False, scaleanchor="x"),
+        "xaxis2": dict(domain=[0.5, 0.95], visible=False),
+        "yaxis2": dict(autorange="reversed", visible=False, anchor="x2", scaleanchor="x2"),
+    }
+    annotations = [
+        dict(text=text, x=x, y=1.0, xref="paper", yref="paper", showarrow=False, yanchor="bottom")
+        for text, x in (("inference: the input passes through", 0.22), (f"training mask: {int((~np.asarray(mask, bool)).sum())} of {np.size(mask)} dropped", 0.72))
+    ]
+    return figure(traces, title, height, annotations=annotations, margin=dict(l=10, r=10, t=70, b=10), **axes)
+
+
+def monte_carlo_figure(samples: np.ndarray, reference: np.ndarray, title: str) -> go.Figure:
+    """The spread of each class probability over dropout samples (box per class), with the inference value marked."""
+    samples = np.asarray(samples, np.float64)
+    boxes = [
+        dict(type="box", y=samples[:, k], name=CLASS_NAMES[k], marker=dict(color=BAR_COLOUR), boxpoints="all", jitter=0.4, pointpos=0, showlegend=False, hovertemplate=f"{CLASS_NAMES[k]}: %{{y:.2%}}<extra></extra>")
+        for k in range(samples.shape[1])
+    ]
+    marks = dict(type="scatter", mode="markers", x=list(CLASS_NAMES), y=reference, name="without dropout", marker=dict(symbol="diamond", size=11, color=TRUE_COLOUR), hovertemplate="%{x} without dropout: %{y:.2%}<extra></extra>")
+    return figure(
+        boxes + [marks],
+        title,
+        340,
+        legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+        xaxis=dict(tickangle=-35),
+        yaxis=dict(title=dict(text="probability"), range=[0, 1.05], tickformat=".0%", gridcolor="#eee"),
+    )
