@@ -20,6 +20,7 @@ navigation = st.navigation(
         st.Page(state.PAGES["home"], title="Home", icon=":material/home:", default=True),
         st.Page(state.PAGES["architecture"], title="Architecture", icon=":material/account_tree:"),
         st.Page(state.PAGES["explorer"], title="Explorer", icon=":material/layers:"),
+        st.Page(state.PAGES["why"], title="Why", icon=":material/psychology_alt:"),
         st.Page(state.PAGES["train"], title="Train", icon=":material/model_training:"),
         st.Page(state.PAGES["evaluate"], title="Evaluate", icon=":material/analytics:"),
     ]

@@ -34,6 +34,7 @@ if chosen is None:
 
 activations = extractor(chosen.image)
 prediction_panel(chosen, activations.probabilities, picture, chart, "explorer", f"Input: {chosen.caption}")
+st.page_link(state.PAGES["why"], label="Why this answer? See which pixels drove it, by six methods", icon=":material/psychology_alt:")
 if chosen.test_index is not None:
     st.caption(f"Share this view: the link now ends in `?image={chosen.test_index}`.")
 

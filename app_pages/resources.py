@@ -64,6 +64,18 @@ def current_extractor():
     return _extractor(model_identity())
 
 
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _score_model(identity: tuple):
+    from fashion_viz.explain.attribution import ScoreModel
+
+    return ScoreModel(_load_model(identity).model)
+
+
+def current_score_model():
+    """The session's model as one compiled computation for attribution maps and what-if."""
+    return _score_model(model_identity())
+
+
 @st.cache_resource(show_spinner="Loading Fashion-MNIST…")
 def _dataset() -> tuple[FashionMNIST | None, str | None]:
     try:

@@ -10,6 +10,7 @@ PAGES = {
     "explorer": "app_pages/explorer.py",
     "train": "app_pages/train.py",
     "evaluate": "app_pages/evaluate.py",
+    "why": "app_pages/why.py",
 }
 
 MODEL_PATH = "model_path"  # the model file this session chose (str); absent: the shipped model
@@ -23,6 +24,7 @@ CALC_ROW = "calc_row"  # Explorer: the position whose arithmetic is shown (row, 
 CALC_COL = "calc_col"
 CALC_UNIT = "calc_unit"  # ... or the unit of a vector layer
 CALC_INPUT_CHANNEL = "calc_input_channel"  # conv2: the input channel whose nine products are expanded
+WHY_OFF = "why_off"  # Why page: units switched off, {layer: [unit, ...]}
 EVAL_TRUE = "eval_true"  # Evaluate: the chosen cell's true class
 EVAL_PRED = "eval_pred"  # Evaluate: the chosen cell's predicted class
 SESSION_ID = "session_id"  # who owns a training job

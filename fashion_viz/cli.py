@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+import numpy as np
 from pathlib import Path
 
 from fashion_viz import CLASS_NAMES
@@ -244,6 +246,91 @@ def cmd_calc(args) -> int:
     return EXIT_OK
 
 
+def cmd_explain(args) -> int:
+    from fashion_viz.attribution_figures import overlay_png
+    from fashion_viz.explain.attribution import ScoreModel, attribute, class_index
+    from fashion_viz.model import load_checked_model, model_input
+
+    try:
+        target = None if args.target is None else class_index(args.target)
+        contrast = None if args.contrast is None else class_index(args.contrast)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    loaded = load_checked_model(Path(args.model))
+    scorer = ScoreModel(loaded.model)
+    png_dir = Path(args.png) if args.png else None
+    if png_dir:
+        png_dir.mkdir(parents=True, exist_ok=True)
+    failed = False
+    for path in args.images:
+        prepared, error = read_prepared(path)
+        if prepared is None:
+            result = {"path": path, "error": error}
+        else:
+            _, probabilities = scorer.predict(model_input(prepared.image))
+            predicted = int(probabilities[0].argmax())
+            explained = attribute(scorer, prepared.image, args.method, predicted if target is None else target, contrast)
+            result = {
+                "path": path,
+                "method": args.method,
+                "target": explained.target,
+                "contrast": explained.contrast,
+                "predicted": predicted,
+                "signed": explained.signed,
+                "map": np.round(explained.map, 6).tolist(),
+                "probabilities": probabilities[0].tolist(),
+            }
+            if png_dir:
+                out = png_dir / f"{Path(path).stem}-{args.method}.png"
+                out.write_bytes(overlay_png(prepared.image, explained))
+                result["png"] = str(out)
+        failed |= "error" in result
+        if args.json:
+            print(json.dumps(result), flush=True)
+        elif "error" in result:
+            print(f"{path}: error: {result['error']}", flush=True)
+        else:
+            peak = np.unravel_index(int(np.argmax(np.abs(explained.map))), explained.map.shape)
+            what = CLASS_NAMES[result["target"]] + (f" rather than {CLASS_NAMES[contrast]}" if explained.contrast is not None else "")
+            print(f"{path}: {args.method} map of {what}; strongest at row {peak[0]}, column {peak[1]}" + (f"; wrote {result['png']}" if png_dir else ""), flush=True)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_faithfulness(args) -> int:
+    from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.explain.faithfulness import fixed_test_set, measure, report_path
+    from fashion_viz.model import load_checked_model
+
+    if args.count < 10:
+        raise UsageError("--count must be at least 10 (an equal share of each class).")
+    loaded = load_checked_model(Path(args.model))
+    data = load_fashion_mnist()
+    indices = fixed_test_set(data.y_test, args.count)
+
+    def progress(stage, done, total):
+        if stage == "randomisation" or done % 50 == 0 or done == total:
+            print(f"{stage}: {done}/{total}", file=sys.stderr, flush=True)
+
+    report = measure(loaded.model, data.x_test[indices], progress=progress)
+    report.test_indices = indices.tolist()
+    report.model_sha256 = loaded.card.model_sha256
+    path = report_path(loaded.path)
+    if not args.no_save:
+        path.write_text(report.to_json())
+    if args.json:
+        print(report.to_json())
+    else:
+        print(f"{report.images} test pictures, {report.seconds:.0f} s" + ("" if args.no_save else f"; saved {path}"))
+        print(f"{'method':<22}{'deletion':>10}{'insertion':>11}   ρ after randomising 1-4 top layers")
+        for method in report.randomisation_spearman:
+            rho = "  ".join(f"{v:+.2f}" for v in report.randomisation_spearman[method].values())
+            print(f"{method:<22}{report.deletion_auc[method]:>10.3f}{report.insertion_auc[method]:>11.3f}   {rho}")
+        print(f"{'random order':<22}{report.deletion_auc['random']:>10.3f}{report.insertion_auc['random']:>11.3f}")
+        c = report.ig_completeness
+        print(f"Integrated Gradients completeness error: median {c['median']:.2%}, worst {c['max']:.2%}, within 5 %: {c['share_within_5pct']:.0%}")
+    return EXIT_OK
+
+
 def _tools():
     """The benchmarks live in the repository's ``tools/`` (not in the package): import them lazily from there."""
     root = str(Path(__file__).resolve().parent.parent)
@@ -307,6 +394,25 @@ def build_parser() -> argparse.ArgumentParser:
     calc.add_argument("--train-mask", type=int, metavar="SEED", help="dropout layers: apply a seeded training-mode mask")
     calc.add_argument("--json", action="store_true", help="one JSON object")
     calc.set_defaults(func=cmd_calc)
+
+    from fashion_viz.explain.attribution import METHODS
+
+    explain = sub.add_parser("explain", help="attribution maps: which pixels drove a class score")
+    explain.add_argument("images", nargs="+")
+    explain.add_argument("--method", required=True, choices=METHODS)
+    explain.add_argument("--target", help="class index 0-9 or name (default: the predicted class)")
+    explain.add_argument("--contrast", help="explain target rather than this class (logit difference)")
+    explain.add_argument("--model", default=str(SHIPPED_MODEL))
+    explain.add_argument("--png", metavar="DIR", help="also write each overlay as DIR/<name>-<method>.png")
+    explain.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    explain.set_defaults(func=cmd_explain)
+
+    faith = sub.add_parser("faithfulness", help="deletion, insertion, randomisation and completeness checks of every attribution method")
+    faith.add_argument("--model", default=str(SHIPPED_MODEL))
+    faith.add_argument("--count", type=int, default=500, help="test pictures (an equal share per class; default 500)")
+    faith.add_argument("--no-save", action="store_true", help="do not store the report beside the model")
+    faith.add_argument("--json", action="store_true")
+    faith.set_defaults(func=cmd_faithfulness)
 
     bench = sub.add_parser("bench", help="measure training, activation, figure, rerun and start-up speed")
     bench.add_argument("--quick", action="store_true", help="skip the training figures")

@@ -420,3 +420,34 @@ def test_arithmetic_panel_softmax_table_and_temperature(shipped):
     assert table["probability = exp / sum"].sum() == pytest.approx(1.0, abs=1e-6)
     at.slider(key="calc_temperature").set_value(3.0).run()
     assert "softmax(logits / T) at T = 3" in chart_titles(at)
+
+
+# ---------------------------------------------------------------- the Why page
+
+
+def test_why_page_maps_contrast_and_what_if(shipped, sample):
+    at = open_page("why")
+    titles = chart_titles(at)
+    assert any(t.startswith("Why ") and "each method's map over the picture" in t for t in titles)
+    grid = [c for c in charts(at) if c.layout.title.text.startswith("Why ")][0]
+    assert [t.name for t in grid.data if t.name] == ["Gradient saliency", "SmoothGrad", "Integrated Gradients", "Grad-CAM", "Grad-CAM++", "Occlusion"]
+    assert any("Integrated Gradients used" in c.value for c in at.caption)
+    at.selectbox(key="why_contrast_class").set_value(0).run()
+    assert any("rather than T-shirt/top" in t for t in chart_titles(at))
+    at.multiselect(key="why_off_conv2").set_value(list(range(64))).run()
+    assert not at.exception
+    sentence = [i.value for i in at.info if i.value.startswith("Without conv2 channels 0, 1, 2") and "and 56 more" in i.value]
+    assert sentence, "the what-if says what changed"
+    assert "Before and after your changes" in chart_titles(at)
+    at.slider(key="why_rotate").set_value(45).run()
+    assert any("rotated +45°" in i.value for i in at.info)
+
+
+def test_explorer_links_to_why_with_the_same_picture(fmnist):
+    at = open_page("explorer")
+    at.selectbox(key="explorer_class").set_value(6).run()
+    chosen = at.session_state["test_index"]
+    at.switch_page("app_pages/why.py")
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="why_index").value == chosen

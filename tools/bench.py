@@ -27,6 +27,13 @@ TARGETS = {
     "cold_start_s": ("<=", 6.0),
     "live_progress_overhead_pct": ("<=", 5.0),
     "calc_panel_ms": ("<=", 50.0),
+    "attr_saliency_ms": ("<=", 20.0),
+    "attr_gradcam_ms": ("<=", 20.0),
+    "attr_gradcam++_ms": ("<=", 20.0),
+    "attr_integrated-gradients_ms": ("<=", 60.0),
+    "attr_smoothgrad_ms": ("<=", 150.0),
+    "attr_occlusion_ms": ("<=", 150.0),
+    "whatif_change_ms": ("<=", 30.0),
 }
 
 
@@ -166,6 +173,58 @@ def bench_arithmetic(repeats: int = 30) -> dict:
     }
 
 
+def bench_attribution(repeats: int = 15) -> dict:
+    """Each attribution method on one picture (warm, compiled once), one what-if change, and the
+    extractor's plain forward pass as the baseline in the same run."""
+    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.data import load_sample
+    from fashion_viz.explain.attribution import METHODS, ScoreModel, attribute
+    from fashion_viz.explain.whatif import InputEdit, edit_image
+    from fashion_viz.model import load_checked_model, model_input
+
+    model = load_checked_model().model
+    scorer = ScoreModel(model)
+    images = load_sample().images
+    results = {}
+    for method in METHODS:
+        counter = iter(range(10**6))
+        results[f"attr_{method}_ms"] = round(median_time(lambda m=method: attribute(scorer, images[next(counter) % 200], m, 3), repeats, warmup=2) * 1000, 1)
+    off = {"conv2": [3, 17, 40]}
+    edit = InputEdit(shift_x=2, rotate=10.0)
+
+    def change() -> None:  # what the Why page does when a person moves a what-if control (probabilities of the changed model)
+        scorer.predict(model_input(edit_image(images[7], edit)), off)
+
+    results["whatif_change_ms"] = round(median_time(change, 30, warmup=2) * 1000, 2)
+    extractor = ActivationExtractor(model)
+    results["attr_baseline_forward_ms"] = round(median_time(lambda: extractor(images[7]), 30, warmup=2) * 1000, 2)
+    return results
+
+
+def bench_faithfulness(count: int = 500) -> dict:
+    """The faithfulness table on the fixed set of test pictures (stored beside the shipped model for the Why page)."""
+    from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.explain.faithfulness import fixed_test_set, measure, report_path
+    from fashion_viz.model import load_checked_model
+
+    loaded = load_checked_model()
+    data = load_fashion_mnist(allow_download=False)
+    indices = fixed_test_set(data.y_test, count)
+    report = measure(loaded.model, data.x_test[indices])
+    report.test_indices, report.model_sha256 = indices.tolist(), loaded.card.model_sha256
+    report_path(loaded.path).write_text(report.to_json())
+    out = {"faithfulness_images": report.images, "faithfulness_s": report.seconds}
+    for method in report.randomisation_spearman:
+        out[f"deletion_auc_{method}"] = round(report.deletion_auc[method], 3)
+        out[f"insertion_auc_{method}"] = round(report.insertion_auc[method], 3)
+        out[f"randomised_rho_{method}"] = [round(v, 2) for v in report.randomisation_spearman[method].values()]
+    out["deletion_auc_random"] = round(report.deletion_auc["random"], 3)
+    out["insertion_auc_random"] = round(report.insertion_auc["random"], 3)
+    out["ig_completeness_median"] = round(report.ig_completeness["median"], 4)
+    out["ig_completeness_max"] = round(report.ig_completeness["max"], 4)
+    return out
+
+
 def bench_rerun(photos: int = 8) -> dict:
     """Server-side time of one Explorer interaction: upload a new photo, run the page.
 
@@ -270,7 +329,7 @@ def check_targets(results: dict) -> dict:
 
 def run_benchmarks(quick: bool = False, as_json: bool = False) -> int:
     results: dict = {"date": time.strftime("%Y-%m-%d"), "cpu_count": os.cpu_count(), "quick": quick}
-    sections = [bench_explorer, bench_arithmetic, bench_rerun, bench_server]
+    sections = [bench_explorer, bench_arithmetic, bench_attribution, bench_rerun, bench_server]
     if not quick:
         from fashion_viz.data import load_fashion_mnist
 
@@ -278,6 +337,7 @@ def run_benchmarks(quick: bool = False, as_json: bool = False) -> int:
             return bench_training(load_fashion_mnist(allow_download=False))
 
         sections.insert(0, bench_training_on_dataset)
+        sections.append(bench_faithfulness)
     for section in sections:
         try:
             results.update(section())

@@ -1,4 +1,8 @@
 """Explanations of the model, one module per technique, each over the activation extractor's outputs.
 
 - :mod:`fashion_viz.explain.arithmetic`: how every number in every layer is computed.
+- :mod:`fashion_viz.explain.attribution`: which pixels drove a class score (six methods, one compiled forward).
+- :mod:`fashion_viz.explain.faithfulness`: how far each attribution method can be trusted (deletion,
+  insertion, model randomisation, completeness).
+- :mod:`fashion_viz.explain.whatif`: edit the picture or switch units off, and say what changed.
 """

@@ -1,0 +1,143 @@
+"""Figures for attribution maps: every method over the picture in one chart, PNG overlays for the CLI,
+the what-if comparison, and the faithfulness table. Pure functions, no UI."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from PIL import Image
+
+from fashion_viz import CLASS_NAMES
+from fashion_viz.explain.attribution import TITLES
+from fashion_viz.figures import figure
+from fashion_viz.palette import ACTIVATION_SCALE, BAR_COLOUR, DIVERGING_SCALE, HIGHLIGHT_COLOUR, IMAGE_SCALE
+
+
+def normalised(result) -> np.ndarray:
+    """A map scaled by its largest magnitude: [0, 1] for unsigned maps, [-1, 1] for signed ones."""
+    top = float(np.abs(result.map).max()) or 1.0
+    return result.map / top
+
+
+def attribution_grid_figure(image: np.ndarray, results: Sequence, opacity: float = 0.6, columns: int = 2) -> go.Figure:
+    """Each method's map over the picture, side by side in one chart (one chart draws faster than six).
+
+    Unsigned maps use the sequential scale (0 = unimportant), signed maps the diverging scale
+    centred on zero (orange pushes the score up, blue down); each map is scaled to its own maximum.
+    """
+    rows = int(np.ceil(len(results) / columns))
+    traces, axes, annotations = [], {}, []
+    row_px, title_px = 250, 70  # each row: a square picture of about 220 px under its name
+    gap_x, gap_y = 0.03, 30 / (rows * row_px)
+    width, height = (0.78 - gap_x * (columns - 1)) / columns, (1 - gap_y * (rows - 1)) / rows
+    shown_scale = {False: False, True: False}
+    for i, result in enumerate(results):
+        row, col = divmod(i, columns)
+        suffix = "" if i == 0 else str(i + 1)
+        x0 = col * (width + gap_x)
+        y1 = 1 - row * (height + gap_y)
+        axes[f"xaxis{suffix}"] = dict(domain=[round(x0, 6), round(min(1.0, x0 + width), 6)], visible=False)
+        axes[f"yaxis{suffix}"] = dict(domain=[round(max(0.0, y1 - height), 6), round(y1, 6)], autorange="reversed", visible=False, scaleanchor=f"x{suffix}")
+        traces.append(dict(type="heatmap", z=np.asarray(image, np.float32), colorscale=IMAGE_SCALE, zmin=0, zmax=255, showscale=False, hoverinfo="skip", xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
+        signed = bool(result.signed)
+        bar = None
+        if not shown_scale[signed]:
+            bar = dict(
+                title=dict(text="signed: + orange pushes<br>the score up, − blue down" if signed else "importance<br>(share of the map's max)"),
+                thickness=10, len=0.42, y=0.25 if signed else 0.78, x=0.81, xanchor="left",
+            )
+            shown_scale[signed] = True
+        traces.append(
+            dict(
+                type="heatmap",
+                z=normalised(result),
+                customdata=result.map,
+                colorscale=DIVERGING_SCALE if signed else ACTIVATION_SCALE,
+                zmin=-1 if signed else 0,
+                zmax=1,
+                zmid=0 if signed else None,
+                opacity=opacity,
+                showscale=bar is not None,
+                colorbar=bar,
+                xaxis=f"x{suffix}",
+                yaxis=f"y{suffix}",
+                name=TITLES[result.method],
+                hovertemplate=f"{TITLES[result.method]}<br>row %{{y}}, column %{{x}}: %{{customdata:.4f}}<extra></extra>",
+            )
+        )
+        annotations.append(dict(text=f"<b>{TITLES[result.method]}</b>", x=x0 + width / 2, y=y1, xref="paper", yref="paper", showarrow=False, yanchor="bottom"))
+    target = results[0]
+    what = CLASS_NAMES[target.target] + (f" rather than {CLASS_NAMES[target.contrast]}" if target.contrast is not None else "")
+    return figure(traces, f"Why {what}: each method's map over the picture", row_px * rows + title_px, annotations=annotations, margin=dict(l=10, r=10, t=title_px, b=10), **axes)
+
+
+def _colour(values: np.ndarray, scale) -> np.ndarray:
+    """Map values in [0, 1] to RGB through a Plotly-style [[position, '#rrggbb'], ...] scale."""
+    stops = np.array([p for p, _ in scale])
+    colours = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for _, c in scale], np.float64)
+    return np.stack([np.interp(values, stops, colours[:, k]) for k in range(3)], axis=-1)
+
+
+def _hex_scale(scale) -> list:
+    """Plotly's Cividis stops come as 'rgb(r, g, b)': turn them into '#rrggbb'."""
+    out = []
+    for position, colour in scale:
+        if colour.startswith("rgb"):
+            r, g, b = (int(float(v)) for v in colour[colour.index("(") + 1 : -1].split(","))
+            colour = f"#{r:02x}{g:02x}{b:02x}"
+        out.append([position, colour])
+    return out
+
+
+def overlay_png(image: np.ndarray, result, opacity: float = 0.6, scale: int = 10) -> bytes:
+    """The picture with the map blended over it, enlarged ``scale`` times, as PNG bytes."""
+    base = np.repeat(np.asarray(image, np.float64)[..., None], 3, axis=-1)
+    values = normalised(result)
+    if result.signed:
+        colour = _colour((values + 1) / 2, DIVERGING_SCALE)
+    else:
+        colour = _colour(values, _hex_scale(ACTIVATION_SCALE))
+    blended = (1 - opacity) * base + opacity * colour
+    picture = Image.fromarray(np.clip(blended, 0, 255).astype(np.uint8)).resize((28 * scale, 28 * scale), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def whatif_figure(before: np.ndarray, after: np.ndarray) -> go.Figure:
+    """The class probabilities of the original picture and model beside those after the changes (horizontal bars)."""
+    names = list(CLASS_NAMES)
+    data = [
+        dict(type="bar", orientation="h", y=names, x=before, name="before", marker=dict(color="#BBBBBB"), hovertemplate="%{y}: %{x:.1%}<extra>before</extra>"),
+        dict(type="bar", orientation="h", y=names, x=after, name="after your changes", marker=dict(color=HIGHLIGHT_COLOUR), hovertemplate="%{y}: %{x:.1%}<extra>after</extra>"),
+    ]
+    return figure(
+        data, "Before and after your changes", 380, barmode="group",
+        legend=dict(orientation="h", y=-0.18, x=0, yanchor="top"),
+        margin=dict(l=10, r=10, t=48, b=40),
+        xaxis=dict(title=dict(text="probability"), range=[0, 1.05], tickformat=".0%", gridcolor="#eee"),
+        yaxis=dict(autorange="reversed"),
+    )
+
+
+def faithfulness_table(report) -> pd.DataFrame:
+    """One row per method: deletion and insertion AUC with the random order's beside them, and the
+    randomisation check's median Spearman correlation after each stage."""
+    rows = []
+    stages = list(next(iter(report.randomisation_spearman.values())))
+    for method, title in TITLES.items():
+        row = {
+            "method": title,
+            "deletion AUC (lower is better)": report.deletion_auc[method],
+            "random order": report.deletion_auc["random"],
+            "insertion AUC (higher is better)": report.insertion_auc[method],
+            "random order ": report.insertion_auc["random"],
+        }
+        for stage in stages:
+            row[f"ρ, {stage.count('+') + 1} top layer(s) randomised"] = report.randomisation_spearman[method][stage]
+        rows.append(row)
+    return pd.DataFrame(rows)
