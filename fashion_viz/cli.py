@@ -61,7 +61,7 @@ class TerminalProgress:
 
 def cmd_train(args) -> int:
     from fashion_viz.data import load_fashion_mnist
-    from fashion_viz.model import card_path, reserve_new_model_path, save_model, trained_models_dir
+    from fashion_viz.model import card_path, release_reservation, reserve_new_model_path, save_model, trained_models_dir
     from fashion_viz.training import TrainConfig, train
 
     config = TrainConfig(
@@ -75,7 +75,11 @@ def cmd_train(args) -> int:
     print(f"Training on {data.source}: {config.epochs} epochs, batch {config.batch_size}.", file=sys.stderr)
     result = train(data, config, TerminalProgress())
     out = Path(args.out) if args.out else reserve_new_model_path(trained_models_dir())
-    card = save_model(result.model, out, result.card)
+    try:
+        card = save_model(result.model, out, result.card)
+    except BaseException:
+        release_reservation(out)
+        raise
     print(
         f"Test accuracy {result.test_accuracy:.2%} on {card.test_images:,} test images; "
         f"{result.seconds:.0f} s ({card.seconds_per_epoch:.1f} s/epoch). Saved {out} and {card_path(out).name}."

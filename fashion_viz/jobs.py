@@ -101,9 +101,10 @@ class TrainingJobs:
             self._job = dataclasses.replace(self._job, history=self._job.history + (record,), epoch=record.epoch, step=0)
 
     def _run(self, data, config: TrainConfig, cancel: threading.Event) -> None:
-        from fashion_viz.model import load_checked_model, reserve_new_model_path, save_model
+        from fashion_viz.model import load_checked_model, release_reservation, reserve_new_model_path, save_model
         from fashion_viz.training import train
 
+        path = None
         try:
             result = train(data, config, listener=self, cancel=cancel)
             if result.cancelled:
@@ -115,4 +116,6 @@ class TrainingJobs:
             self._update(state="done", finished=time.time(), model_path=checked.path, test_accuracy=result.test_accuracy)
         except Exception as exc:  # noqa: BLE001 - reported to the page, never raised into a session
             traceback.print_exc()
+            if path is not None:
+                release_reservation(path)
             self._update(state="failed", finished=time.time(), error=f"{type(exc).__name__}: {exc}")

@@ -294,6 +294,15 @@ def reserve_new_model_path(folder: Path) -> Path:
         return path
 
 
+def release_reservation(path: Path) -> None:
+    """Remove a reserved name that was never written (an empty file), e.g. after a failed save."""
+    try:
+        if Path(path).stat().st_size == 0:
+            Path(path).unlink()
+    except OSError:
+        pass
+
+
 def model_bytes(model) -> bytes:
     """The ``.keras`` bytes of a weights-only float32 copy (no optimizer state: Keras 3.15 ignores
     ``include_optimizer=False``, so a fresh uncompiled model gets the weights)."""

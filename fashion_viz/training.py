@@ -37,7 +37,7 @@ class TrainConfig:
     CPUs that support it.
     """
 
-    epochs: int = 80
+    epochs: int = 120
     batch_size: int = 64
     learning_rate: float = 1e-3
     warmup_epochs: int = 1

@@ -87,7 +87,7 @@ def no_exceptions(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
-@pytest.mark.parametrize("path, heading", [("", "fashion-viz"), ("architecture", "Architecture"), ("explorer", "Explorer"), ("train", "Train"), ("evaluate", "Evaluate")])
+@pytest.mark.parametrize("path, heading", [("", "fashion-viz"), ("architecture", "Architecture"), ("explorer", "Explorer"), ("why", "Why does the model"), ("train", "Train"), ("evaluate", "Evaluate")])
 def test_every_page_opens_without_exception(page, app_url, path, heading):
     page.goto(f"{app_url}/{path}")
     settle(page)
@@ -211,4 +211,20 @@ def test_click_a_confusion_cell_then_change_a_dropdown(page, app_url, fmnist):
     settle(page)
     page.wait_for_timeout(1000)
     assert page.get_by_text("of class Shirt classified as Pullover").count() == 1, "the dropdown stays where the person put it"
+    no_exceptions(page)
+
+
+def test_why_page_for_an_uploaded_photo(page, app_url, fmnist, tmp_path):
+    page.goto(f"{app_url}/why")
+    settle(page)
+    page.get_by_text("Upload a photo", exact=True).click()
+    settle(page)
+    photo = write_png(tmp_path / "shirt.png", fmnist.x_test[7])  # a shirt
+    page.locator("input[type='file']").set_input_files(str(photo))
+    wait_for_title(page, "Why ")
+    settle(page)
+    grid = page.locator("[data-testid='stPlotlyChart']").filter(has_text="each method's map over the picture").first
+    for name in ("Gradient saliency", "SmoothGrad", "Integrated Gradients", "Grad-CAM", "Grad-CAM++", "Occlusion"):
+        assert grid.get_by_text(name, exact=True).count() == 1, name
+    page.get_by_role("heading", name="How far can each map be trusted?").wait_for()
     no_exceptions(page)
