@@ -14,7 +14,7 @@ from fashion_viz.training import TrainConfig, train
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 config = TrainConfig(epochs=2, batch_size=64, train_limit=3_000, test_limit=1_000, mixed_precision=False, steps_per_execution=1)
 result = train(load_fashion_mnist(allow_download=False), config, strategy=strategy)
-print("REPLICAS", result.card["machine"]["replicas"], "ACCURACY", result.test_accuracy)
+print("REPLICAS", result.card.machine["replicas"], "ACCURACY", result.test_accuracy)
 """
 
 
