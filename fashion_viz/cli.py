@@ -111,36 +111,44 @@ def cmd_evaluate(args) -> int:
     return EXIT_OK
 
 
-def cmd_predict(args) -> int:
-    from fashion_viz.activations import ActivationExtractor
-    from fashion_viz.model import load_checked_model
-
-    loaded = load_checked_model(Path(args.model))
-    extractor = ActivationExtractor(loaded.model)
+def per_image(paths: list[str], as_json: bool, compute, text) -> int:
+    """The loop every per-file command shares: each file through the upload pipeline, then ``compute(path,
+    prepared)`` -> result dict; one JSON line (``--json``) or ``text(result)`` per file; a file that fails
+    gives ``path`` and ``error`` and the exit code 1, the others still run."""
     failed = False
-    for path in args.images:
+    for path in paths:
         prepared, error = read_prepared(path)
-        if prepared is None:
-            result = {"path": path, "error": error}
-        else:
-            probabilities = extractor.probabilities(prepared.image)[0]
-            index = int(probabilities.argmax())
-            result = {
-                "path": path,
-                "label": CLASS_NAMES[index],
-                "index": index,
-                "probabilities": {name: float(p) for name, p in zip(CLASS_NAMES, probabilities)},
-            }
-            if prepared.warnings:
-                result["warnings"] = prepared.warnings
+        result = {"path": path, "error": error} if prepared is None else compute(path, prepared)
         failed |= "error" in result
-        if args.json:
+        if as_json:
             print(json.dumps(result), flush=True)
         elif "error" in result:
             print(f"{path}: error: {result['error']}", flush=True)
         else:
-            print(f"{path}: {result['label']} ({result['probabilities'][result['label']]:.1%})", flush=True)
+            print(f"{path}: {text(result)}", flush=True)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.model import load_checked_model
+
+    extractor = ActivationExtractor(load_checked_model(Path(args.model)).model)
+
+    def classify(path, prepared) -> dict:
+        probabilities = extractor.probabilities(prepared.image)[0]
+        index = int(probabilities.argmax())
+        result = {
+            "path": path,
+            "label": CLASS_NAMES[index],
+            "index": index,
+            "probabilities": {name: float(p) for name, p in zip(CLASS_NAMES, probabilities)},
+        }
+        if prepared.warnings:
+            result["warnings"] = prepared.warnings
+        return result
+
+    return per_image(args.images, args.json, classify, lambda r: f"{r['label']} ({r['probabilities'][r['label']]:.1%})")
 
 
 def cmd_info(args) -> int:
@@ -265,39 +273,35 @@ def cmd_explain(args) -> int:
     png_dir = Path(args.png) if args.png else None
     if png_dir:
         png_dir.mkdir(parents=True, exist_ok=True)
-    failed = False
-    for path in args.images:
-        prepared, error = read_prepared(path)
-        if prepared is None:
-            result = {"path": path, "error": error}
-        else:
-            _, probabilities = scorer.predict(model_input(prepared.image))
-            predicted = int(probabilities[0].argmax())
-            explained = attribute(scorer, prepared.image, args.method, predicted if target is None else target, contrast)
-            result = {
-                "path": path,
-                "method": args.method,
-                "target": explained.target,
-                "contrast": explained.contrast,
-                "predicted": predicted,
-                "signed": explained.signed,
-                "map": np.round(explained.map, 6).tolist(),
-                "probabilities": probabilities[0].tolist(),
-            }
-            if png_dir:
-                out = png_dir / f"{Path(path).stem}-{args.method}.png"
-                out.write_bytes(overlay_png(prepared.image, explained))
-                result["png"] = str(out)
-        failed |= "error" in result
-        if args.json:
-            print(json.dumps(result), flush=True)
-        elif "error" in result:
-            print(f"{path}: error: {result['error']}", flush=True)
-        else:
-            peak = np.unravel_index(int(np.argmax(np.abs(explained.map))), explained.map.shape)
-            what = CLASS_NAMES[result["target"]] + (f" rather than {CLASS_NAMES[contrast]}" if explained.contrast is not None else "")
-            print(f"{path}: {args.method} map of {what}; strongest at row {peak[0]}, column {peak[1]}" + (f"; wrote {result['png']}" if png_dir else ""), flush=True)
-    return EXIT_FAILED if failed else EXIT_OK
+
+    def explain(path, prepared) -> dict:
+        _, probabilities = scorer.predict(model_input(prepared.image))
+        predicted = int(probabilities[0].argmax())
+        explained = attribute(scorer, prepared.image, args.method, predicted if target is None else target, contrast)
+        peak = np.unravel_index(int(np.argmax(np.abs(explained.map))), explained.map.shape)
+        result = {
+            "path": path,
+            "method": args.method,
+            "target": explained.target,
+            "contrast": explained.contrast,
+            "predicted": predicted,
+            "signed": explained.signed,
+            "peak": [int(peak[0]), int(peak[1])],
+            "map": np.round(explained.map, 6).tolist(),
+            "probabilities": probabilities[0].tolist(),
+        }
+        if png_dir:
+            out = png_dir / f"{Path(path).stem}-{args.method}.png"
+            out.write_bytes(overlay_png(prepared.image, explained))
+            result["png"] = str(out)
+        return result
+
+    def text(result) -> str:
+        what = CLASS_NAMES[result["target"]] + (f" rather than {CLASS_NAMES[result['contrast']]}" if result["contrast"] is not None else "")
+        row, col = result["peak"]
+        return f"{args.method} map of {what}; strongest at row {row}, column {col}" + (f"; wrote {result['png']}" if png_dir else "")
+
+    return per_image(args.images, args.json, explain, text)
 
 
 def cmd_faithfulness(args) -> int:
