@@ -28,6 +28,7 @@ from fashion_viz.explain.arithmetic import (
     Calculation,
     describe,
     explain_value,
+    flatten_index,
     masked_dropout,
     monte_carlo_dropout,
     softmax_with_temperature,
@@ -161,6 +162,19 @@ def _flatten(calc: Calculation) -> None:
     _check_line(calc)
     for note in calc.notes:
         st.caption(note)
+    h, w, c = calc.input_shape
+    st.markdown("**And back:** which unit holds a given row, column and channel?")
+    cols = st.columns(3)
+    keys = ("calc_flat_row", "calc_flat_col", "calc_flat_channel")
+    for key, value in zip(keys, calc.source):
+        st.session_state[key] = int(value)
+
+    def position_typed() -> None:
+        r, col, ch = (st.session_state[k] for k in keys)
+        st.session_state[state.CALC_UNIT] = flatten_index((h, w, c), r, col, ch)
+
+    for column, key, label, size in zip(cols, keys, ("Row", "Column", "Channel"), (h, w, c)):
+        column.number_input(f"{label} (0-{size - 1})", 0, size - 1, key=key, on_change=position_typed)
 
 
 def _dense(model, calc: Calculation, input_shape_3d: tuple[int, ...] | None) -> None:

@@ -131,8 +131,12 @@ with figure_column:
             if points:
                 st.session_state[state.CALC_UNIT] = int(points[0]["point_index"])
 
-        show_figure(layer_output_figure(output, info), vector_key, on_select=bar_clicked, selection_mode="points")
-        st.caption("Click a bar to see how its value was computed, below.")
+        if info.kind == "flatten":
+            show_figure(layer_output_figure(output, info), vector_key)
+            st.caption("Each row is one position of the 5x5 maps, each column a channel; choose a unit (or a position) below.")
+        else:
+            show_figure(layer_output_figure(output, info), vector_key, on_select=bar_clicked, selection_mode="points")
+            st.caption("Click a bar to see how its value was computed, below.")
 
 if channel is not None:
     st.markdown(f"##### Channel {channel} of {info.name}, large")

@@ -58,13 +58,13 @@ def window_kernel_products_figure(window: np.ndarray, kernel: np.ndarray, title:
         _number_grid(products, "x3", "y3", DIVERGING_SCALE, -plimit, plimit, "input x weight"),
     ]
     axes = {}
-    for i, (label, (a, b)) in enumerate(zip(("input window", "× kernel", "= products"), ((0, 0.3), (0.35, 0.65), (0.7, 1.0))), start=1):
+    for i, (a, b) in enumerate(((0, 0.3), (0.35, 0.65), (0.7, 1.0)), start=1):
         suffix = "" if i == 1 else str(i)
         axes[f"xaxis{suffix}"] = dict(domain=[a, b], visible=False)
         axes[f"yaxis{suffix}"] = dict(autorange="reversed", visible=False, anchor=f"x{suffix}", scaleanchor=f"x{suffix}")
     annotations = [
-        dict(text=label, x=(a + b) / 2, y=1.0, xref="paper", yref="paper", showarrow=False, yanchor="bottom", font=dict(size=13))
-        for label, (a, b) in zip(("input window", "× kernel weights", "= products"), ((0, 0.3), (0.35, 0.65), (0.7, 1.0)))
+        dict(text=label, x=0.5, y=1.0, xref=f"x{suffix} domain", yref=f"y{suffix} domain", showarrow=False, yanchor="bottom", font=dict(size=13))
+        for label, suffix in (("input window", ""), ("× kernel weights", "2"), ("= products", "3"))
     ]
     return figure(traces, title, height, annotations=annotations, margin=dict(l=10, r=10, t=70, b=10), **axes)
 
@@ -156,7 +156,8 @@ def dropout_mask_figure(before: np.ndarray, after: np.ndarray, mask: np.ndarray,
         title,
         300,
         barmode="overlay",
-        legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+        legend=dict(orientation="h", y=-0.3, x=0, yanchor="top"),
+        margin=dict(l=10, r=10, t=48, b=60),
         xaxis=dict(title=dict(text="unit")),
         yaxis=dict(title=dict(text="value"), gridcolor="#eee"),
     )
@@ -177,8 +178,8 @@ def dropout_map_figure(before: np.ndarray, after: np.ndarray, mask: np.ndarray, 
         "yaxis2": dict(autorange="reversed", visible=False, anchor="x2", scaleanchor="x2"),
     }
     annotations = [
-        dict(text=text, x=x, y=1.0, xref="paper", yref="paper", showarrow=False, yanchor="bottom")
-        for text, x in (("inference: the input passes through", 0.22), (f"training mask: {int((~np.asarray(mask, bool)).sum())} of {np.size(mask)} dropped", 0.72))
+        dict(text=text, x=0.5, y=1.0, xref=f"{axis} domain", yref=f"{yaxis} domain", showarrow=False, yanchor="bottom")
+        for text, axis, yaxis in (("inference", "x", "y"), (f"mask: {int((~np.asarray(mask, bool)).sum())} of {np.size(mask)} dropped", "x2", "y2"))
     ]
     return figure(traces, title, height, annotations=annotations, margin=dict(l=10, r=10, t=70, b=10), **axes)
 
@@ -194,8 +195,9 @@ def monte_carlo_figure(samples: np.ndarray, reference: np.ndarray, title: str) -
     return figure(
         boxes + [marks],
         title,
-        340,
-        legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+        360,
+        legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
+        margin=dict(l=10, r=10, t=70, b=10),
         xaxis=dict(tickangle=-35),
         yaxis=dict(title=dict(text="probability"), range=[0, 1.05], tickformat=".0%", gridcolor="#eee"),
     )

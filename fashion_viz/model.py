@@ -122,6 +122,17 @@ class ModelCard:
             return "This model has no test accuracy on record."
         if self.selection:
             n = len(self.selection.get("candidates", []))
+            rounds = self.selection.get("rounds") or []
+            scored = [r for r in rounds if r.get("test_accuracy") is not None]
+            if len(rounds) > 1 and scored:
+                first = scored[0]
+                return (
+                    f"Measured on the {self.test_images:,} Fashion-MNIST test images. The training schedule was chosen among "
+                    f"{n} candidates by their accuracy on {self.validation_images:,} held-out training images, in "
+                    f"{len(rounds)} rounds: round {first['round']}'s choice scored {first['test_accuracy']:.2%} on the test set, "
+                    "below the 92.5 % bar, so a longer schedule was added and the choice made again by validation alone. "
+                    "The test set only scored each round's choice."
+                )
             return (
                 f"Measured once on the {self.test_images:,} Fashion-MNIST test images, after the training schedule was "
                 f"chosen among {n} candidates by their accuracy on {self.validation_images:,} held-out training images "

@@ -137,7 +137,8 @@ def test_home_and_evaluate_say_how_the_accuracy_was_measured(fmnist, shipped):
     for page in (None, "evaluate"):
         at = open_page(page)
         text = " ".join(c.value for c in at.caption)
-        assert "Measured once on the 10,000 Fashion-MNIST test images" in text and "held-out training images" in text
+        assert "Measured on the 10,000 Fashion-MNIST test images" in text and "2,000 held-out training images" in text
+        assert "round 1's choice scored 91.97% on the test set" in text, "the retraining round is told, not hidden"
 
 
 def test_evaluate_page_confusion_and_cell_images(fmnist, shipped):
@@ -451,3 +452,14 @@ def test_explorer_links_to_why_with_the_same_picture(fmnist):
     at.run()
     assert not at.exception
     assert at.selectbox(key="why_index").value == chosen
+
+
+def test_arithmetic_panel_flatten_maps_both_ways(shipped):
+    at = open_page("explorer")
+    at.session_state["explorer_layer"] = "flatten"
+    at.run()
+    at.number_input(key="calc_flat_row").set_value(2).run()
+    at.number_input(key="calc_flat_col").set_value(3).run()
+    at.number_input(key="calc_flat_channel").set_value(17).run()
+    assert at.session_state["calc_unit"] == 2 * 320 + 3 * 64 + 17
+    assert any(m.value.startswith("Unit 849 is row 2, column 3, channel 17") for m in at.markdown)

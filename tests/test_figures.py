@@ -165,3 +165,42 @@ def test_every_figure_passes_plotly_validation(extractor, shipped, sample):
         for trace in fig.data:
             scale = getattr(trace, "colorscale", None)
             assert scale is None or isinstance(scale, (list, tuple)), f"{fig.layout.title.text}: colorscale {scale!r} is a name plotly.js may not know"
+
+
+def test_arithmetic_and_attribution_figures_pass_plotly_validation(extractor, shipped, sample):
+    """The explanation figures are built unvalidated too: rebuild each with validation on."""
+    import plotly.graph_objects as go
+
+    from fashion_viz.arithmetic_figures import (
+        contributions_figure,
+        dropout_map_figure,
+        dropout_mask_figure,
+        monte_carlo_figure,
+        partial_sums_figure,
+        pool_window_figure,
+        receptive_field_figure,
+        temperature_figure,
+        window_kernel_products_figure,
+    )
+    from fashion_viz.attribution_figures import attribution_grid_figure, whatif_figure
+    from fashion_viz.explain.attribution import METHODS, ScoreModel, attribute
+
+    rng = np.random.default_rng(0)
+    probs = np.full(10, 0.1)
+    scorer = ScoreModel(shipped.model)
+    figures = [
+        receptive_field_figure(sample.images[0], (2, 3, 10, 11), "f"),
+        window_kernel_products_figure(rng.random((3, 3)), rng.normal(size=(3, 3)), "w"),
+        partial_sums_figure(rng.normal(size=32), "p"),
+        pool_window_figure(rng.random((2, 2)), (1, 0), "pool"),
+        contributions_figure([("a", 0.5), ("b", -0.2)], "c"),
+        temperature_figure(rng.normal(size=10), probs, 2.0),
+        dropout_mask_figure(rng.random(128), rng.random(128), rng.random(128) > 0.5, "m"),
+        dropout_map_figure(rng.random((5, 5)), rng.random((5, 5)), rng.random((5, 5)) > 0.3, "m"),
+        monte_carlo_figure(rng.dirichlet(np.ones(10), 50), probs, "mc"),
+        attribution_grid_figure(sample.images[0], [attribute(scorer, sample.images[0], m, 9) for m in METHODS]),
+        whatif_figure(probs, probs),
+        single_map_figure(rng.random((11, 11)), "m", mark=(2, 3), clickable=True),
+    ]
+    for fig in figures:
+        go.Figure(fig.to_dict())  # raises ValueError on any invalid property
