@@ -269,7 +269,7 @@ def kill_while_saving(trials: int = 8) -> dict:
                 deadline = time.time() + 120
                 while not _save_leftovers(folder) and process.poll() is None and time.time() < deadline:
                     time.sleep(0.0005)
-                time.sleep(rng.uniform(0, 0.02))
+                time.sleep(rng.uniform(0, 0.003))  # the whole save takes a few ms from here
             else:
                 time.sleep(rng.uniform(5.0, 14.0))  # training takes ~8-10 s here
             process.send_signal(signal.SIGKILL)
