@@ -81,12 +81,17 @@ class ScoreModel:
     """The served model's layers as one TF computation: logits, probabilities and the conv maps,
     with optional 0/1 masks that switch conv1/conv2 channels or dense1 units off.
 
-    Every call is a compiled ``tf.function`` with fixed signatures (traced once).
+    Every call is a compiled ``tf.function`` with fixed signatures (traced once), run on one
+    long-lived worker thread: as for the activation extractor, TensorFlow's first call in each new
+    thread costs about 50 ms, and Streamlit runs every rerun in a new thread.
     """
 
     def __init__(self, model):
+        from concurrent.futures import ThreadPoolExecutor
+
         import tensorflow as tf
 
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fashion-viz-attribution")
         self.model = model
         self.layers = list(model.layers)
         self.names = [layer.name for layer in self.layers]
@@ -159,16 +164,19 @@ class ScoreModel:
 
     def predict(self, images: np.ndarray, off: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(logits, probabilities) for a batch of model inputs (n, 28, 28, 1) in [0, 1]."""
-        logits, probabilities = self._forward(np.asarray(images, np.float32), *self.default_masks(off))
-        return np.asarray(logits), np.asarray(probabilities)
+        logits, probabilities = self._call(self._forward, np.asarray(images, np.float32), *self.default_masks(off))
+        return logits, probabilities
 
     def gradients(self, images: np.ndarray, direction: np.ndarray, off: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-        score, grad = self._gradients(np.asarray(images, np.float32), direction, *self.default_masks(off))
-        return np.asarray(score), np.asarray(grad)[..., 0]
+        score, grad = self._call(self._gradients, np.asarray(images, np.float32), direction, *self.default_masks(off))
+        return score, grad[..., 0]
 
     def cam_gradients(self, images: np.ndarray, direction: np.ndarray, layer: str, off: dict | None = None):
-        score, feature, grad = self._cam_gradients[layer](np.asarray(images, np.float32), direction, *self.default_masks(off))
-        return np.asarray(score), np.asarray(feature), np.asarray(grad)
+        return self._call(self._cam_gradients[layer], np.asarray(images, np.float32), direction, *self.default_masks(off))
+
+    def _call(self, function, *args) -> tuple[np.ndarray, ...]:
+        """Run a compiled function on the worker thread; NumPy arrays back."""
+        return self._worker.submit(lambda: tuple(np.asarray(out) for out in function(*args))).result()
 
 
 @dataclass
