@@ -125,8 +125,9 @@ if report is None:
         f"(a few minutes) and stores `{report_path(loaded.path).name}` beside the model."
     )
 else:
-    st.dataframe(faithfulness_table(report), hide_index=True, width="stretch", column_config={
-        column: st.column_config.NumberColumn(format="%.3f") for column in faithfulness_table(report).columns if column != "method"
+    table = faithfulness_table(report)
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        column: st.column_config.NumberColumn(format="%.3f") for column in table.columns if column != "method"
     })
     st.caption(
         f"Measured on {report.images} test pictures (50 per class), explaining each one's predicted class. Deletion: the most important "

@@ -353,8 +353,13 @@ def model_card(config: TrainConfig, result: TrainResult, data: FashionMNIST, *, 
         dataset={"source": data.source, "sha256_decompressed": data.checksums},
     )
     if evaluation is not None:
-        card.test_accuracy = evaluation.accuracy
-        card.test_images = int(evaluation.confusion.sum())
-        card.per_class_accuracy = dict(zip(CLASS_NAMES, evaluation.per_class_accuracy))
-        card.confusion_matrix = evaluation.confusion.tolist()
+        record_test_scores(card, evaluation)
     return card
+
+
+def record_test_scores(card: ModelCard, evaluation: Evaluation) -> None:
+    """Write a test-set evaluation into a card: accuracy, image count, per-class accuracy, confusion matrix."""
+    card.test_accuracy = evaluation.accuracy
+    card.test_images = int(evaluation.confusion.sum())
+    card.per_class_accuracy = dict(zip(CLASS_NAMES, evaluation.per_class_accuracy))
+    card.confusion_matrix = evaluation.confusion.tolist()

@@ -78,8 +78,7 @@ def main() -> int:
     from fashion_viz.data import load_fashion_mnist
     from fashion_viz.evaluation import evaluate
     from fashion_viz.model import SHIPPED_MODEL, save_model
-    from fashion_viz import CLASS_NAMES
-    from fashion_viz.training import train
+    from fashion_viz.training import record_test_scores, train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(SHIPPED_MODEL))
@@ -119,10 +118,7 @@ def main() -> int:
     model.load_weights(work / f"{chosen['name']}.weights.h5")
     evaluation = evaluate(model, data.x_test, data.y_test)  # the one look at the test set
     card = ModelCard.from_dict(chosen["card"])
-    card.test_accuracy = evaluation.accuracy
-    card.test_images = int(evaluation.confusion.sum())
-    card.per_class_accuracy = dict(zip(CLASS_NAMES, evaluation.per_class_accuracy))
-    card.confusion_matrix = evaluation.confusion.tolist()
+    record_test_scores(card, evaluation)
     card.selection = {
         "protocol": PROTOCOL,
         "rounds": ROUNDS,
