@@ -1,4 +1,4 @@
-"""``python -m fashion_viz``: train, evaluate, predict, info (and bench).
+"""``python -m fashion_viz``: train, evaluate, predict, info, calc, explain, visualize, embed (and bench).
 
 Errors are one readable sentence and a non-zero exit status; ``--debug`` shows
 the traceback instead.
@@ -84,6 +84,11 @@ def cmd_train(args) -> int:
         f"Test accuracy {result.test_accuracy:.2%} on {card.test_images:,} test images; "
         f"{result.seconds:.0f} s ({card.seconds_per_epoch:.1f} s/epoch). Saved {out} and {card_path(out).name}."
     )
+    if not args.no_views:
+        from fashion_viz.explain.precompute import prepare_views
+
+        print("Preparing the Units and Map pages' data for it…", file=sys.stderr, flush=True)
+        prepare_views(result.model, out, card.model_sha256, data.x_test, data.y_test)
     return EXIT_OK
 
 
@@ -339,6 +344,103 @@ def cmd_faithfulness(args) -> int:
     return EXIT_OK
 
 
+def stored_or_prepared_views(loaded, data, need_map: bool = True):
+    """The model's stored Units/Map data; computed and stored first when missing (says so on stderr)."""
+    from fashion_viz.explain.precompute import prepare_views, stored_views
+
+    views = stored_views(loaded.path, loaded.card.model_sha256)
+    if views.atlas is None or (need_map and views.embedding is None):
+        print(f"Preparing the unit pictures and the map for {loaded.path.name} (once per model, about a minute)…", file=sys.stderr, flush=True)
+        views = prepare_views(loaded.model, loaded.path, loaded.card.model_sha256, data.x_test, data.y_test)
+    return views
+
+
+def cmd_precompute(args) -> int:
+    from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.explain.embedding import embedding_path
+    from fashion_viz.explain.precompute import prepare_views
+    from fashion_viz.explain.units import unit_atlas_path
+    from fashion_viz.model import load_checked_model
+
+    loaded = load_checked_model(Path(args.model))
+    data = load_fashion_mnist()
+    last = {}
+
+    def progress(stage, share):
+        if last.get(stage) is None or share - last[stage] >= 0.25 or share >= 1.0:
+            last[stage] = share
+            print(f"{stage}: {share:.0%}", file=sys.stderr, flush=True)
+
+    views = prepare_views(loaded.model, loaded.path, loaded.card.model_sha256, data.x_test, data.y_test, method=args.method, force=args.force, progress=progress)
+    report = {
+        "model": str(loaded.path),
+        "units": str(unit_atlas_path(loaded.path)),
+        "units_seconds": round(views.atlas.seconds, 2),
+        "map": str(embedding_path(loaded.path)),
+        "map_method": views.embedding.method,
+        "map_seconds": round(views.embedding.seconds, 2),
+    }
+    print(json.dumps(report) if args.json else f"Wrote {report['units']} ({report['units_seconds']} s) and {report['map']} ({report['map_method']}, {report['map_seconds']} s).")
+    return EXIT_OK
+
+
+def cmd_visualize(args) -> int:
+    from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.explain.units import UnitError, unit_row
+    from fashion_viz.model import load_checked_model
+    from fashion_viz.preprocessing import png_bytes
+
+    loaded = load_checked_model(Path(args.model))
+    sizes = {name: int(loaded.model.get_layer(name).output.shape[-1]) for name in ("conv1", "conv2", "dense1", "predictions")}
+    try:
+        row = unit_row(sizes, args.layer, args.unit)
+    except UnitError as exc:
+        raise UsageError(str(exc)) from None
+    atlas = stored_or_prepared_views(loaded, load_fashion_mnist(), need_map=False).atlas
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(png_bytes(atlas.act_max[row]))
+    result = {
+        "layer": args.layer,
+        "unit": args.unit,
+        "activation": float(atlas.act_max_reached[row]),
+        "test_p99": float(atlas.score_p99[row]),
+        "exemplars": atlas.top[row].tolist(),
+        "png": str(out),
+    }
+    print(json.dumps(result) if args.json else f"Wrote {out}: {args.layer} unit {args.unit} reaches {result['activation']:.2f} (test-set 99th percentile {result['test_p99']:.2f}).")
+    return EXIT_OK
+
+
+def cmd_embed(args) -> int:
+    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.explain.embedding import NeighbourIndex, dense1_features, place
+    from fashion_viz.model import load_checked_model
+
+    loaded = load_checked_model(Path(args.model))
+    data = load_fashion_mnist()
+    emap = stored_or_prepared_views(loaded, data).embedding
+    index = NeighbourIndex(dense1_features(loaded.model, data.x_test))
+    extractor = ActivationExtractor(loaded.model)
+
+    def embed(path, prepared) -> dict:
+        placed = place(index, emap.xy, extractor(prepared.image).layer("dense1").values)[0]
+        return {
+            "path": path,
+            "xy": [round(float(v), 4) for v in placed.xy],
+            "neighbours": placed.neighbours.tolist(),
+            "neighbour_labels": [CLASS_NAMES[int(data.y_test[i])] for i in placed.neighbours],
+        }
+
+    def text(result) -> str:
+        labels = result["neighbour_labels"]
+        common = max(set(labels), key=labels.count)
+        return f"at ({result['xy'][0]:.1f}, {result['xy'][1]:.1f}); {labels.count(common)} of its 10 nearest test images are {common}"
+
+    return per_image(args.images, args.json, embed, text)
+
+
 def _tools():
     """The benchmarks live in the repository's ``tools/`` (not in the package): import them lazily from there."""
     root = str(Path(__file__).resolve().parent.parent)
@@ -376,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
     train.add_argument("--out", help="model path (default: a new timestamped file in models/)")
+    train.add_argument("--no-views", action="store_true", help="skip preparing the Units and Map pages' data (about a minute)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="test accuracy and per-class accuracy of a model")
@@ -421,6 +524,27 @@ def build_parser() -> argparse.ArgumentParser:
     faith.add_argument("--no-save", action="store_true", help="do not store the report beside the model")
     faith.add_argument("--json", action="store_true")
     faith.set_defaults(func=cmd_faithfulness)
+
+    units = sub.add_parser("precompute", help="compute and store the Units page's pictures and statistics and the Map page's projection")
+    units.add_argument("--model", default=str(SHIPPED_MODEL))
+    units.add_argument("--method", choices=("tsne", "pca"), default="tsne", help="the map's projection (default: openTSNE)")
+    units.add_argument("--force", action="store_true", help="recompute even when stored files are up to date")
+    units.add_argument("--json", action="store_true")
+    units.set_defaults(func=cmd_precompute)
+
+    visualize = sub.add_parser("visualize", help="the picture that excites one unit most (activation maximisation) as a 28x28 PNG")
+    visualize.add_argument("--layer", required=True, help="conv1, conv2, dense1 or predictions")
+    visualize.add_argument("--unit", required=True, type=int, help="channel, unit or class number")
+    visualize.add_argument("--model", default=str(SHIPPED_MODEL))
+    visualize.add_argument("--out", required=True, help="the PNG to write (8-bit grayscale, 0 = background)")
+    visualize.add_argument("--json", action="store_true")
+    visualize.set_defaults(func=cmd_visualize)
+
+    embed = sub.add_parser("embed", help="place pictures on the model's map of the test set, with their 10 nearest test images")
+    embed.add_argument("images", nargs="+")
+    embed.add_argument("--model", default=str(SHIPPED_MODEL))
+    embed.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    embed.set_defaults(func=cmd_embed)
 
     bench = sub.add_parser("bench", help="measure training, activation, figure, rerun and start-up speed")
     bench.add_argument("--quick", action="store_true", help="skip the training figures")

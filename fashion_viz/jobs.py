@@ -13,6 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from fashion_viz.training import EpochRecord, TrainConfig
 
@@ -53,6 +54,7 @@ class TrainingJobs:
     """Server-wide training coordinator: at most one job at a time."""
 
     models_dir: Path
+    after_save: Callable[[Path], object] | None = None  # e.g. start preparing the new model's Units and Map views
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _job: JobSnapshot = field(default_factory=JobSnapshot)
     _cancel: threading.Event = field(default_factory=threading.Event)
@@ -114,8 +116,91 @@ class TrainingJobs:
             save_model(result.model, path, result.card)
             checked = load_checked_model(path)  # the same check the app applies before serving
             self._update(state="done", finished=time.time(), model_path=checked.path, test_accuracy=result.test_accuracy)
+            if self.after_save is not None:
+                try:
+                    self.after_save(checked.path)
+                except Exception:  # noqa: BLE001 - the model is saved and usable; its extra views can be prepared later
+                    traceback.print_exc()
         except Exception as exc:  # noqa: BLE001 - reported to the page, never raised into a session
             traceback.print_exc()
             if path is not None:
                 release_reservation(path)
             self._update(state="failed", finished=time.time(), error=f"{type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class PreparationSnapshot:
+    """One model's background preparation of its Units and Map views."""
+
+    state: str = "idle"  # idle, queued, running, done, failed
+    stage: str = ""
+    share: float = 0.0  # of the whole preparation
+    started: float | None = None
+    error: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("queued", "running")
+
+
+@dataclass
+class PreparationJobs:
+    """Server-wide: prepares each model's views once, one model at a time, in a background thread.
+
+    Keyed by the model file's SHA-256, so two paths to one file share a job and a
+    replaced file gets a new one.
+    """
+
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _jobs: dict = field(default_factory=dict)
+    _run_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def snapshot(self, sha: str) -> PreparationSnapshot:
+        with self._lock:
+            return self._jobs.get(sha, PreparationSnapshot())
+
+    def _set(self, sha: str, **changes) -> None:
+        with self._lock:
+            self._jobs[sha] = dataclasses.replace(self._jobs.get(sha, PreparationSnapshot()), **changes)
+
+    def start(self, path: Path, data) -> bool:
+        """Prepare the views of the model file at ``path`` unless that is already done or under way.
+
+        The file is loaded through the checked loader in the job's own thread.
+        """
+        from fashion_viz.model import check_model_file
+
+        card, sha, error = check_model_file(path)
+        if error is not None or card is None:
+            return False
+        with self._lock:
+            if self._jobs.get(sha, PreparationSnapshot()).state in ("queued", "running", "done"):
+                return False
+            self._jobs[sha] = PreparationSnapshot(state="queued", started=time.time())
+        threading.Thread(target=self._run, args=(Path(path), sha, data), daemon=True, name="fashion-viz-preparation").start()
+        return True
+
+    def wait(self, sha: str, timeout: float = 300.0) -> PreparationSnapshot:
+        deadline = time.time() + timeout
+        while self.snapshot(sha).running and time.time() < deadline:
+            time.sleep(0.05)
+        return self.snapshot(sha)
+
+    def _run(self, path: Path, sha: str, data) -> None:
+        from fashion_viz.explain.precompute import overall_share, prepare_views
+        from fashion_viz.model import load_checked_model
+
+        with self._run_lock:  # one preparation at a time: each uses every core
+            try:
+                self._set(sha, state="running")
+                loaded = load_checked_model(path)
+                if loaded.card.model_sha256 != sha:
+                    raise RuntimeError("the model file changed while its preparation was queued")
+                prepare_views(
+                    loaded.model, path, sha, data.x_test, data.y_test,
+                    progress=lambda stage, share: self._set(sha, stage=stage, share=overall_share(stage, share)),
+                )
+                self._set(sha, state="done", share=1.0)
+            except Exception as exc:  # noqa: BLE001 - reported to the page, never raised into a session
+                traceback.print_exc()
+                self._set(sha, state="failed", error=f"{type(exc).__name__}: {exc}")

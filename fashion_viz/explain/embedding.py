@@ -1,0 +1,165 @@
+"""Where a picture sits among all the others: the dense1 representation projected to 2-D.
+
+The 128 dense1 activations (after ReLU) of the 10,000 test images are the
+model's own description of each picture. The map projects them to 2-D once
+per model with openTSNE (measured on the 2-core machine: about 20 s to fit;
+PCA is the instant fallback, and what the tests use on small sets), and is
+stored beside the model as ``<stem>.embedding.npz``.
+
+A new picture is placed the way openTSNE initialises new points
+(``prepare_partial(initialization="median")``): at the median map position
+of its 10 nearest test images in the 128-d space. That takes about a
+millisecond, where openTSNE's own ``transform`` optimises for about a second
+and UMAP's first ``transform`` compiles for a minute; its neighbours are
+exactly the ones shown as "the model thinks your photo looks like these".
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fashion_viz.model import model_input
+
+NEIGHBOURS = 10
+METHODS = ("tsne", "pca")
+EMBEDDING_VERSION = 1
+TSNE_PERPLEXITY = 30
+SEED = 0
+
+
+@dataclass(frozen=True)
+class EmbeddingMap:
+    """The stored 2-D map of the test set for one model."""
+
+    model_sha256: str
+    method: str
+    xy: np.ndarray  # (n, 2) float32 map positions of the test images
+    seconds: float = 0.0  # time to fit the projection
+
+    @property
+    def width(self) -> float:
+        """The map's extent along x (the unit of the placement check's 2 % tolerance)."""
+        return float(np.ptp(self.xy[:, 0]))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A picture placed on the map: its position, and its nearest test images in the 128-d space."""
+
+    xy: np.ndarray  # (2,)
+    neighbours: np.ndarray  # (10,) test indices, nearest first
+    distances: np.ndarray  # (10,) Euclidean distances in the dense1 space
+
+
+def embedding_path(model_path: Path) -> Path:
+    """Where a model's map is stored: beside it, ``<stem>.embedding.npz``."""
+    return Path(model_path).with_suffix(".embedding.npz")
+
+
+def dense1_features(model, images: np.ndarray, batch_size: int = 2_000) -> np.ndarray:
+    """(n, 128) dense1 activations (after ReLU, eval mode): the representation the map projects."""
+    import keras
+
+    dense = model.get_layer("dense1")
+    extractor = keras.Model(model.inputs[0], dense.output)
+    parts = [np.asarray(extractor(model_input(images[s : s + batch_size]), training=False)) for s in range(0, len(images), batch_size)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def fit_map(features: np.ndarray, method: str = "tsne", seed: int = SEED, n_jobs: int = 2) -> np.ndarray:
+    """(n, 2) map positions: openTSNE (PCA-initialised, so reruns agree) or plain PCA."""
+    if method not in METHODS:
+        raise ValueError(f"unknown projection {method!r}; use one of {', '.join(METHODS)}")
+    centred = features - features.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    pca = (centred @ vt[:2].T).astype(np.float32)
+    if method == "pca":
+        return pca
+    from openTSNE import TSNE
+
+    embedding = TSNE(
+        n_components=2,
+        perplexity=TSNE_PERPLEXITY,
+        initialization="pca",
+        random_state=seed,
+        n_jobs=n_jobs,
+        verbose=False,
+    ).fit(features)
+    return np.asarray(embedding, np.float32)
+
+
+def build_map(model, images: np.ndarray, model_sha256: str = "", method: str = "tsne") -> EmbeddingMap:
+    started = time.perf_counter()
+    xy = fit_map(dense1_features(model, images), method)
+    return EmbeddingMap(model_sha256, method, xy, time.perf_counter() - started)
+
+
+class NeighbourIndex:
+    """Exact nearest neighbours among the test images' dense1 vectors (10,000 x 128: a matrix product)."""
+
+    def __init__(self, features: np.ndarray):
+        self.features = np.asarray(features, np.float32)
+        self.squared_norms = (self.features**2).sum(axis=1)
+
+    def query(self, vectors: np.ndarray, k: int = NEIGHBOURS, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, distances), each (m, k), nearest first; ``exclude[i]`` (a test index or -1) is left out of row i."""
+        vectors = np.atleast_2d(np.asarray(vectors, np.float32))
+        squared = self.squared_norms[None] - 2 * vectors @ self.features.T + (vectors**2).sum(axis=1)[:, None]
+        if exclude is not None:
+            rows = np.flatnonzero(np.asarray(exclude) >= 0)
+            squared[rows, np.asarray(exclude)[rows]] = np.inf
+        part = np.argpartition(squared, k, axis=1)[:, :k]
+        order = np.take_along_axis(squared, part, axis=1).argsort(axis=1, kind="stable")
+        indices = np.take_along_axis(part, order, axis=1)
+        distances = np.sqrt(np.maximum(np.take_along_axis(squared, indices, axis=1), 0))
+        return indices, distances
+
+
+def place(index: NeighbourIndex, xy: np.ndarray, vectors: np.ndarray, exclude: np.ndarray | None = None) -> list[Placement]:
+    """Place pictures (their dense1 vectors) on the map: the median position of their 10 nearest test images."""
+    indices, distances = index.query(vectors, exclude=exclude)
+    return [Placement(np.median(xy[row], axis=0), row, dist) for row, dist in zip(indices, distances)]
+
+
+def majority_label(labels: np.ndarray) -> int:
+    """The most common label among neighbours (ties: the one that appears first, i.e. the nearest)."""
+    counts = np.bincount(labels, minlength=10)
+    best = np.flatnonzero(counts == counts.max())
+    return int(next(label for label in labels if label in best))
+
+
+def save_map(emap: EmbeddingMap, path: Path) -> None:
+    from fashion_viz.model import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        version=np.int32(EMBEDDING_VERSION),
+        model_sha256=np.frombuffer(bytes.fromhex(emap.model_sha256 or "00" * 32), np.uint8),
+        method=np.array(emap.method),
+        xy=emap.xy.astype(np.float32),
+        seconds=np.float32(emap.seconds),
+    )
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_map(path: Path, model_sha256: str | None = None) -> EmbeddingMap | None:
+    """The stored map, or None when missing, unreadable, of another version or of another model file."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as stored:
+            if int(stored["version"]) != EMBEDDING_VERSION:
+                return None
+            sha = bytes(stored["model_sha256"]).hex()
+            if model_sha256 is not None and sha != model_sha256:
+                return None
+            xy = stored["xy"]
+            method, seconds = str(stored["method"]), float(stored["seconds"])
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    xy.flags.writeable = False
+    return EmbeddingMap(sha, method, xy, seconds)
