@@ -21,6 +21,8 @@ navigation = st.navigation(
         st.Page(state.PAGES["architecture"], title="Architecture", icon=":material/account_tree:"),
         st.Page(state.PAGES["explorer"], title="Explorer", icon=":material/layers:"),
         st.Page(state.PAGES["why"], title="Why", icon=":material/psychology_alt:"),
+        st.Page(state.PAGES["units"], title="Units", icon=":material/neurology:"),
+        st.Page(state.PAGES["map"], title="Map", icon=":material/scatter_plot:"),
         st.Page(state.PAGES["train"], title="Train", icon=":material/model_training:"),
         st.Page(state.PAGES["evaluate"], title="Evaluate", icon=":material/analytics:"),
     ]

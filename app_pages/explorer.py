@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import resources, state
-from app_pages.panels import prediction_panel, require_model, show_figure
+from app_pages.panels import prediction_panel, require_model, show_figure, unit_link
 from app_pages.arithmetic_panel import arithmetic_panel, spatial_position
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
@@ -34,7 +34,11 @@ if chosen is None:
 
 activations = extractor(chosen.image)
 prediction_panel(chosen, activations.probabilities, picture, chart, "explorer", f"Input: {chosen.caption}")
-st.page_link(state.PAGES["why"], label="Why this answer? See which pixels drove it, by six methods", icon=":material/psychology_alt:")
+why_link, map_link = st.columns(2)
+with why_link:
+    st.page_link(state.PAGES["why"], label="Why this answer? See which pixels drove it, by six methods", icon=":material/psychology_alt:")
+with map_link:
+    st.page_link(state.PAGES["map"], label="Where does this picture sit among all 10,000 test pictures?", icon=":material/scatter_plot:")
 if chosen.test_index is not None:
     st.caption(f"Share this view: the link now ends in `?image={chosen.test_index}`.")
 
@@ -137,9 +141,16 @@ with figure_column:
         else:
             show_figure(layer_output_figure(output, info), vector_key, on_select=bar_clicked, selection_mode="points")
             st.caption("Click a bar to see how its value was computed, below.")
+            unit_layer = info.name if info.name in ("dense1", "predictions") else ("dense1" if info.name == "dropout3" else None)
+            if unit_layer is not None:
+                shown_unit = min(int(st.session_state.get(state.CALC_UNIT, int(np.argmax(output.values)))), output.values.shape[-1] - 1)
+                unit_link(unit_layer, shown_unit)
 
 if channel is not None:
     st.markdown(f"##### Channel {channel} of {info.name}, large")
+    source_conv = next((i.name for i in reversed(infos[: index + 1]) if i.kind == "conv"), None)
+    if source_conv is not None:  # pooling and dropout keep channels: channel k is conv channel k
+        unit_link(source_conv, channel, f"What {source_conv} channel {channel} responds to across all 10,000 test pictures, and what the model imagines for it")
     left, middle, right = st.columns(3)
     with left:
         show_figure(image_figure(chosen.image, "The input", height=320), "explorer_detail_input")

@@ -113,3 +113,43 @@ def show_pipeline_stages(prepared: PreparedImage) -> None:
         st.caption(note)
     for warning in prepared.warnings:
         st.warning(warning, icon=":material/warning:")
+
+
+def unit_link(layer: str, unit: int, label: str | None = None) -> None:
+    """A link to one unit's page (``?layer=&unit=`` so it can be shared too)."""
+    from fashion_viz.explain.units import unit_name
+
+    st.page_link(
+        state.PAGES["units"],
+        label=label or f"What {unit_name(layer, unit)} responds to across the dataset",
+        icon=":material/neurology:",
+        query_params={"layer": layer, "unit": str(int(unit))},
+    )
+
+
+def prepared_views(loaded: LoadedModel, need: str):
+    """The model's stored unit atlas and map when ``need`` ("atlas" or "map") is there; otherwise start
+    preparing them in the background (once per server and model), show its progress, and return None."""
+    views = resources.current_views(loaded)
+    if (views.atlas if need == "atlas" else views.embedding) is not None:
+        return views
+    data = resources.dataset()
+    if data is None:
+        explain_missing_dataset("Preparing this model's unit pictures and map")
+        return None
+    resources.preparation_jobs().start(loaded.path, data)
+    _preparation_progress(loaded.card.model_sha256)
+    return None
+
+
+@st.fragment(run_every=1.0)
+def _preparation_progress(sha: str) -> None:
+    snapshot = resources.preparation_jobs().snapshot(sha)
+    if snapshot.state == "done":
+        st.rerun(scope="app")
+    if snapshot.state == "failed":
+        st.error(f"Preparing this model's unit pictures and map failed: {snapshot.error}. The other pages still work; reload to try again.")
+        return
+    stage = {"statistics": "statistics over the test set", "visualisations": "the 234 unit pictures", "map": "the map of the test set"}.get(snapshot.stage, "waiting for another model's preparation")
+    st.progress(snapshot.share, text=f"Preparing this model's unit pictures and map, once per model (about a minute): {stage}…")
+    st.caption("Every other page works meanwhile; this one fills in by itself.")

@@ -128,9 +128,59 @@ def current_diagram():
     return _diagram(model_identity())
 
 
+def _prepare_after_training(path: Path) -> None:
+    data = dataset()
+    if data is not None:
+        preparation_jobs().start(path, data)
+
+
 @st.cache_resource
 def training_jobs():
-    """One coordinator per server: at most one training job runs at a time."""
+    """One coordinator per server: at most one training job runs at a time; a saved model's
+    Units and Map views are prepared right after, in the background."""
     from fashion_viz.jobs import TrainingJobs
 
-    return TrainingJobs(models_dir=trained_models_dir())
+    return TrainingJobs(models_dir=trained_models_dir(), after_save=_prepare_after_training)
+
+
+@st.cache_resource
+def preparation_jobs():
+    """One coordinator per server for preparing models' Units and Map views (one model at a time)."""
+    from fashion_viz.jobs import PreparationJobs
+
+    return PreparationJobs()
+
+
+@st.cache_resource(show_spinner=False, max_entries=12)
+def _stored_views(identity: tuple, sha: str, atlas_identity: tuple, map_identity: tuple):
+    from fashion_viz.explain.precompute import stored_views
+
+    return stored_views(Path(identity[0]), sha)
+
+
+def current_views(loaded: LoadedModel):
+    """The stored unit atlas and map of the session's model (either may be None while being prepared).
+
+    Keyed by the files' identities, so files written by a background job (here or on another
+    replica) are picked up on the next run.
+    """
+    from fashion_viz.explain.embedding import embedding_path
+    from fashion_viz.explain.units import unit_atlas_path
+
+    return _stored_views(
+        model_identity(), loaded.card.model_sha256, file_identity(unit_atlas_path(loaded.path)), file_identity(embedding_path(loaded.path))
+    )
+
+
+@st.cache_resource(show_spinner="Reading every test picture's dense1 representation…", max_entries=6)
+def _neighbour_index(identity: tuple):
+    from fashion_viz.explain.embedding import NeighbourIndex, dense1_features
+
+    index = NeighbourIndex(dense1_features(_load_model(identity).model, dataset().x_test))
+    index.features.flags.writeable = False
+    return index
+
+
+def current_neighbour_index():
+    """Exact nearest neighbours among the test set's dense1 vectors, for the session's model (needs the dataset)."""
+    return _neighbour_index(model_identity())

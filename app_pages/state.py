@@ -11,6 +11,8 @@ PAGES = {
     "train": "app_pages/train.py",
     "evaluate": "app_pages/evaluate.py",
     "why": "app_pages/why.py",
+    "units": "app_pages/units.py",
+    "map": "app_pages/map.py",
 }
 
 MODEL_PATH = "model_path"  # the model file this session chose (str); absent: the shipped model
@@ -25,6 +27,12 @@ CALC_COL = "calc_col"
 CALC_UNIT = "calc_unit"  # ... or the unit of a vector layer
 CALC_INPUT_CHANNEL = "calc_input_channel"  # conv2: the input channel whose nine products are expanded
 WHY_OFF = "why_off"  # Why page: units switched off, {layer: [unit, ...]}
+UNITS_LAYER = "units_layer"  # Units page: the layer (conv1, conv2, dense1, predictions)
+UNITS_UNIT = "units_unit"  # Units page: the channel, unit or class number
+UNITS_FROM_URL = "_units_from_url"  # the ?layer=&unit= already applied (so a later choice is not overridden)
+MAP_CLASSES = "map_classes"  # Map page: the classes shown
+MAP_SHOW = "map_show"  # Map page: all, correct or misclassified pictures
+MAP_SELECTED = "map_selected"  # Map page: the test image clicked on the map
 EVAL_TRUE = "eval_true"  # Evaluate: the chosen cell's true class
 EVAL_PRED = "eval_pred"  # Evaluate: the chosen cell's predicted class
 SESSION_ID = "session_id"  # who owns a training job

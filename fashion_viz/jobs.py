@@ -151,6 +151,8 @@ class PreparationJobs:
     replaced file gets a new one.
     """
 
+    method: str = "tsne"  # the map's projection ("pca" makes tests fast)
+    steps: int | None = None  # activation-maximisation steps (None: the default)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _jobs: dict = field(default_factory=dict)
     _run_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -197,8 +199,9 @@ class PreparationJobs:
                 if loaded.card.model_sha256 != sha:
                     raise RuntimeError("the model file changed while its preparation was queued")
                 prepare_views(
-                    loaded.model, path, sha, data.x_test, data.y_test,
+                    loaded.model, path, sha, data.x_test, data.y_test, method=self.method,
                     progress=lambda stage, share: self._set(sha, stage=stage, share=overall_share(stage, share)),
+                    **({} if self.steps is None else {"steps": self.steps}),
                 )
                 self._set(sha, state="done", share=1.0)
             except Exception as exc:  # noqa: BLE001 - reported to the page, never raised into a session

@@ -22,3 +22,7 @@ IMAGE_SCALE = [[0.0, "#000000"], [1.0, "#ffffff"]]
 def layer_colour(kind: str) -> str:
     """The colour of a layer kind (conv, pool, dropout, flatten, dense, softmax) in every diagram."""
     return LAYER_COLOURS.get(kind, OTHER_LAYER_COLOUR)
+
+# One colour per Fashion-MNIST class (CARTO "Safe", designed to stay distinct for colour-blind readers).
+CLASS_COLOURS = tuple(plotly.colors.qualitative.Safe[:10])
+RECEPTIVE_FIELD_COLOUR = (230, 159, 0)  # the outline of the patch a conv unit saw (HIGHLIGHT_COLOUR as RGB)

@@ -210,7 +210,7 @@ def no_dataset(monkeypatch):
     resources._dataset.clear()
 
 
-@pytest.mark.parametrize("page", [None, "architecture", "explorer", "train", "evaluate"])
+@pytest.mark.parametrize("page", [None, "architecture", "explorer", "train", "evaluate", "units", "map"])
 def test_every_page_works_without_the_dataset(no_dataset, page):
     at = open_page(page)
     text = " ".join(m.value for m in at.markdown) + " ".join(i.value for i in at.info) + " ".join(c.value for c in at.caption)
@@ -225,6 +225,8 @@ def test_every_page_works_without_the_dataset(no_dataset, page):
         assert "embedded sample" in text
     if page is None:
         assert any(t.startswith("Prediction:") for t in chart_titles(at))
+    if page in ("units", "map"):
+        assert any("needs the full Fashion-MNIST dataset" in i.value for i in at.info)
 
 
 # ---------------------------------------------------------------- Train page, job by job
@@ -463,3 +465,116 @@ def test_arithmetic_panel_flatten_maps_both_ways(shipped):
     at.number_input(key="calc_flat_channel").set_value(17).run()
     assert at.session_state["calc_unit"] == 2 * 320 + 3 * 64 + 17
     assert any(m.value.startswith("Unit 849 is row 2, column 3, channel 17") for m in at.markdown)
+
+
+# ---------------------------------------------------------------- Units and Map pages
+
+
+def test_units_page_from_a_link_shows_the_unit(fmnist, shipped):
+    from fashion_viz.explain.precompute import stored_views
+
+    atlas = stored_views(shipped.path, shipped.card.model_sha256).atlas
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["layer"], at.query_params["unit"] = "conv2", "17"
+    at.run()
+    at.switch_page("app_pages/units.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert [h.value for h in at.subheader] == ["Conv2 channel 17"]
+    row = atlas.row("conv2", 17)
+    images = at.get("image")
+    assert len(images) == 3, "the visualisation and two exemplar strips"
+    captions = " ".join(c.value for c in at.caption)
+    for index in atlas.top[row]:
+        assert f"#{index} " in captions
+    assert f"reaches **{atlas.act_max_reached[row]:.2f}**" in captions
+    titles = chart_titles(at)
+    assert "What it votes for" in titles and "Mean per true class" in titles
+    votes = charts(at)[titles.index("What it votes for")]
+    np.testing.assert_allclose(as_array(votes.data[0].x), atlas.votes[row], rtol=1e-5)
+    # the next channel, and the address follows
+    [b for b in at.button if b.help == "next unit"][0].click().run()
+    assert [h.value for h in at.subheader] == ["Conv2 channel 18"]
+    assert at.query_params["unit"] == "18"
+
+
+def test_units_page_class_feeders_lead_to_dense_units(fmnist):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["layer"], at.query_params["unit"] = "predictions", "1"
+    at.run()
+    at.switch_page("app_pages/units.py")
+    at.run()
+    assert [h.value for h in at.subheader] == ["Class 1 (trouser)"]
+    assert "dense1 units that feed Trouser most" in chart_titles(at)
+    feeder = [b for b in at.button if b.label.startswith("unit ")][0]
+    unit = int(feeder.label.split()[1])
+    feeder.click().run()
+    assert [h.value for h in at.subheader] == [f"Dense1 unit {unit}"]
+    # conv1: the kernel is the whole story
+    at.query_params["layer"], at.query_params["unit"] = "conv1", "4"
+    at.run()
+    assert [h.value for h in at.subheader] == ["Conv1 channel 4"]
+    assert any("kernel is the whole story" in m.value for m in at.markdown)
+    assert "conv1 filter 4" in chart_titles(at)
+
+
+def test_units_page_waits_for_a_model_being_prepared(model_copy, fmnist, monkeypatch):
+    """A model without stored views: the page starts the background job and shows its progress, no error."""
+    from app_pages import resources
+    from fashion_viz.jobs import PreparationJobs
+
+    jobs = PreparationJobs(method="pca", steps=5)
+    monkeypatch.setattr(resources, "preparation_jobs", lambda: jobs)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["model_path"] = str(model_copy)
+    at.run()
+    at.switch_page("app_pages/units.py")
+    at.run()
+    assert not at.exception
+    assert any("Preparing this model's unit pictures and map" in p.proto.text for p in at.get("progress"))
+    from fashion_viz.model import file_sha256
+
+    assert jobs.wait(file_sha256(model_copy), timeout=240).state == "done"
+    at.run()
+    assert not at.exception
+    assert [h.value for h in at.subheader] == ["Conv2 channel 0"]
+
+
+def test_map_page_places_the_picture_among_its_neighbours(fmnist, shipped):
+    from fashion_viz.explain.embedding import NeighbourIndex, dense1_features, place
+    from fashion_viz.explain.precompute import stored_views
+    from fashion_viz.unit_figures import MAP_TRACE_MISCLASSIFIED, MAP_TRACE_PICTURE
+
+    at = open_page("map")
+    at.selectbox(key="map_class").set_value(4).run()
+    chosen = at.session_state["test_index"]
+    figure = [c for c in charts(at) if c.layout.title.text.startswith("The test set as the model sees it")][0]
+    traces = {t.name: t for t in figure.data}
+    emap = stored_views(shipped.path, shipped.card.model_sha256).embedding
+    features = dense1_features(shipped.model, fmnist.x_test)
+    expected = place(NeighbourIndex(features), emap.xy, features[chosen], exclude=np.array([chosen]))[0]
+    star = traces[MAP_TRACE_PICTURE]
+    assert (star.x[0], star.y[0]) == pytest.approx(tuple(expected.xy), abs=1e-3)
+    captions = [c.value for c in at.caption]
+    assert any(all(f"#{i} " in c for i in expected.neighbours) for c in captions)
+    assert any("of its 10 nearest test pictures are" in m.value for m in at.markdown)
+    points = sum(len(as_array(t.x)) for name, t in traces.items() if name in CLASS_NAMES)
+    assert points == 10_000
+    wrong = len(as_array(traces[MAP_TRACE_MISCLASSIFIED].x))
+    assert 600 < wrong < 800, "the shipped model's misclassified test pictures are ringed"
+    # filters: only misclassified coats
+    at.multiselect(key="map_classes_widget").set_value([4]).run()
+    at.radio(key="map_show_widget").set_value("misclassified").run()
+    figure = [c for c in charts(at) if c.layout.title.text.startswith("The test set as the model sees it")][0]
+    shown = {t.name: len(as_array(t.x)) for t in figure.data if t.name in CLASS_NAMES}
+    assert set(k for k, v in shown.items() if v) == {"Coat"} and 50 < shown["Coat"] < 200
+
+
+def test_map_page_clicked_dot_opens_in_the_explorer(fmnist):
+    at = open_page("map")
+    at.session_state["map_selected"] = 123
+    at.run()
+    assert any("Test image **#123**" in m.value for m in at.markdown)
+    at.button(key="map_open").click().run()
+    assert not at.exception
+    assert "Input: test image #123" in chart_titles(at)

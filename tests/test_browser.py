@@ -87,7 +87,7 @@ def no_exceptions(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
-@pytest.mark.parametrize("path, heading", [("", "fashion-viz"), ("architecture", "Architecture"), ("explorer", "Explorer"), ("why", "Why does the model"), ("train", "Train"), ("evaluate", "Evaluate")])
+@pytest.mark.parametrize("path, heading", [("", "fashion-viz"), ("architecture", "Architecture"), ("explorer", "Explorer"), ("why", "Why does the model"), ("train", "Train"), ("evaluate", "Evaluate"), ("units", "Units"), ("map", "Map")])
 def test_every_page_opens_without_exception(page, app_url, path, heading):
     page.goto(f"{app_url}/{path}")
     settle(page)
@@ -227,4 +227,38 @@ def test_why_page_for_an_uploaded_photo(page, app_url, fmnist, tmp_path):
     for name in ("Gradient saliency", "SmoothGrad", "Integrated Gradients", "Grad-CAM", "Grad-CAM++", "Occlusion"):
         assert grid.get_by_text(name, exact=True).count() == 1, name
     page.get_by_role("heading", name="How far can each map be trusted?").wait_for()
+    no_exceptions(page)
+
+
+def test_explorer_channel_to_its_unit_page_then_a_photo_on_the_map(page, app_url, fmnist, tmp_path):
+    """The issue's walk: conv2 channel 17 in the Explorer -> its unit page -> an uploaded photo on the map."""
+    page.goto(f"{app_url}/explorer")
+    settle(page)
+    wait_for_title(page, "conv1:")
+    for name in ("pool1", "dropout1", "conv2"):
+        page.get_by_role("button", name="Next").click()
+        wait_for_title(page, f"{name}:")
+    settle(page)
+    page.get_by_label("Channel to see large (or click a map's number)").click()
+    page.keyboard.type("17")
+    page.keyboard.press("Enter")
+    settle(page)
+    wait_for_title(page, "conv2 channel 17")
+    page.get_by_text("What conv2 channel 17 responds to").click()
+    settle(page)
+    page.get_by_role("heading", name="Conv2 channel 17").wait_for()
+    assert "layer=conv2" in page.url and "unit=17" in page.url
+    page.get_by_text("What the model imagines for it").wait_for()
+    assert page.locator("[data-testid='stImage'] img").count() >= 3
+    no_exceptions(page)
+
+    page.goto(f"{app_url}/map")
+    settle(page)
+    page.get_by_text("Upload a photo", exact=True).click()
+    settle(page)
+    photo = write_png(tmp_path / "bag.png", fmnist.x_test[11])
+    page.locator("input[type='file']").set_input_files(str(photo))
+    page.get_by_text("The model thinks your picture looks like these").wait_for()
+    settle(page)
+    assert page.locator("[data-testid='stPlotlyChart'] .legendtext", has_text="your picture").count() == 1
     no_exceptions(page)

@@ -34,6 +34,8 @@ TARGETS = {
     "attr_smoothgrad_ms": ("<=", 150.0),
     "attr_occlusion_ms": ("<=", 150.0),
     "whatif_change_ms": ("<=", 30.0),
+    "units_page_ms": ("<=", 100.0),
+    "map_place_ms": ("<=", 100.0),
 }
 
 
@@ -259,6 +261,79 @@ def bench_rerun(photos: int = 8) -> dict:
     }
 
 
+def bench_units(fresh: bool = True) -> dict:
+    """Units and Map: precompute time per model, the Units page's server time per unit from the
+    stored atlas, placing a new picture on the map (warm), and the measured checks."""
+    from streamlit.testing.v1 import AppTest
+
+    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.evaluation import predict_batched
+    from fashion_viz.explain.embedding import NeighbourIndex, build_map, dense1_features, place, placement_checks
+    from fashion_viz.explain.precompute import stored_views
+    from fashion_viz.explain.units import build_atlas, class_picture_probabilities, conv2_reach_ratio
+    from fashion_viz.model import load_checked_model
+
+    loaded = load_checked_model()
+    data = load_fashion_mnist(allow_download=False)
+    views = stored_views(loaded.path, loaded.card.model_sha256)
+    if not views.complete:
+        raise RuntimeError("the shipped model's Units/Map files are missing: run `python -m fashion_viz precompute`")
+    out: dict = {}
+    if fresh:
+        out["precompute_units_s"] = round(build_atlas(loaded.model, data.x_test, data.y_test).seconds, 1)
+        out["precompute_map_tsne_s"] = round(build_map(loaded.model, data.x_test, method="tsne").seconds, 1)
+        out["precompute_map_pca_s"] = round(build_map(loaded.model, data.x_test, method="pca").seconds, 2)
+    else:
+        out["precompute_units_s_stored"] = round(views.atlas.seconds, 1)
+        out["precompute_map_tsne_s_stored"] = round(views.embedding.seconds, 1)
+
+    features = dense1_features(loaded.model, data.x_test)
+    index = NeighbourIndex(features)
+    extractor = ActivationExtractor(loaded.model)
+    photos = [data.x_test[i] for i in range(0, 4000, 200)]
+    counter = iter(range(10**6))
+    out["map_place_ms"] = round(
+        median_time(lambda: place(index, views.embedding.xy, extractor(photos[next(counter) % len(photos)]).layer("dense1").values), 30, warmup=3) * 1000, 2
+    )
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/units.py")
+    at.run()
+    page_ms = []
+    for layer, unit in [("conv2", 17), ("conv2", 3), ("dense1", 40), ("predictions", 6), ("conv1", 9), ("dense1", 100), ("conv2", 60)] * 2:
+        at.session_state["units_layer"], at.session_state["units_unit"] = layer, unit
+        at.run()
+        if at.exception:
+            raise RuntimeError(f"the Units page raised: {at.exception[0].message}")
+        page_ms.append(at.session_state["_last_run_ms"])
+    out["units_page_ms"] = round(statistics.median(page_ms[2:]), 1)
+    at.switch_page("app_pages/map.py")
+    at.run()
+    map_ms = []
+    for i in range(8):
+        at.session_state["test_index"] = 100 + i
+        at.run()
+        map_ms.append(at.session_state["_last_run_ms"])
+    out["map_page_ms"] = round(statistics.median(map_ms[2:]), 1)
+
+    probabilities = class_picture_probabilities(loaded.model, views.atlas)
+    ratio = conv2_reach_ratio(views.atlas)
+    predictions = predict_batched(loaded.model, data.x_test).argmax(axis=1)
+    checks = placement_checks(index, views.embedding, data.y_test, predictions, np.arange(10_000))
+    out.update(
+        {
+            "check_class_picture_min_probability": round(float(probabilities.min()), 4),
+            "check_conv2_above_p99": f"{int((ratio > 1).sum())}/64 (lowest {ratio.min():.2f}x)",
+            "check_map_within_2pct": round(checks["within_2pct_share"], 4),
+            "check_map_median_error_share": round(checks["median_error_share"], 4),
+            "check_neighbour_majority_equals_prediction": round(checks["majority_equals_prediction"], 4),
+        }
+    )
+    return out
+
+
 def bench_server() -> dict:
     """Cold start to the first page's content, upload-to-chart in Chromium, and the server's memory."""
     if not os.path.exists(CHROMIUM):
@@ -329,7 +404,7 @@ def check_targets(results: dict) -> dict:
 
 def run_benchmarks(quick: bool = False, as_json: bool = False) -> int:
     results: dict = {"date": time.strftime("%Y-%m-%d"), "cpu_count": os.cpu_count(), "quick": quick}
-    sections = [bench_explorer, bench_arithmetic, bench_attribution, bench_rerun, bench_server]
+    sections = [bench_explorer, bench_arithmetic, bench_attribution, bench_rerun, (lambda: bench_units(fresh=not quick)), bench_server]
     if not quick:
         from fashion_viz.data import load_fashion_mnist
 
@@ -342,7 +417,7 @@ def run_benchmarks(quick: bool = False, as_json: bool = False) -> int:
         try:
             results.update(section())
         except Exception as exc:  # noqa: BLE001 - report the failure, keep the other figures
-            name = section.__name__.removeprefix("bench_").removesuffix("_on_dataset")
+            name = getattr(section, "__name__", "units").removeprefix("bench_").removesuffix("_on_dataset").replace("<lambda>", "units")
             results[f"error_{name}"] = f"{type(exc).__name__}: {exc}"[:300]
     results["targets_met"] = check_targets(results)
     if as_json:

@@ -163,3 +163,20 @@ def load_map(path: Path, model_sha256: str | None = None) -> EmbeddingMap | None
         return None
     xy.flags.writeable = False
     return EmbeddingMap(sha, method, xy, seconds)
+
+
+def placement_checks(index: NeighbourIndex, emap: EmbeddingMap, labels: np.ndarray, predictions: np.ndarray, sample: np.ndarray) -> dict:
+    """The map's checks on test images: placed by the stored transform, how far each lands from its
+    stored position (share within 2 % of the map's width, median), and how often the majority label
+    of its 10 nearest *other* test images equals the model's prediction."""
+    sample = np.asarray(sample)
+    placed = place(index, emap.xy, index.features[sample])
+    error = np.array([np.linalg.norm(p.xy - emap.xy[i]) for p, i in zip(placed, sample)]) / emap.width
+    others, _ = index.query(index.features[sample], exclude=sample)
+    majority = np.array([majority_label(labels[row]) for row in others])
+    return {
+        "within_2pct_share": float((error <= 0.02).mean()),
+        "median_error_share": float(np.median(error)),
+        "majority_equals_prediction": float((majority == predictions[sample]).mean()),
+        "images": int(len(sample)),
+    }

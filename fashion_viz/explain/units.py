@@ -492,3 +492,24 @@ def build_atlas(model, images: np.ndarray, labels: np.ndarray, model_sha256: str
 def atlas_digest(atlas: UnitAtlas) -> str:
     """A short digest of the visualisations (reruns from the same seed give the same one)."""
     return hashlib.sha256(atlas.act_max.tobytes()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- checks (tests and bench)
+
+
+def class_picture_probabilities(model, atlas: UnitAtlas) -> np.ndarray:
+    """(10,) each class's probability for its own visualisation, read back as ``predict`` reads a file:
+    PNG bytes through the upload pipeline, then the Keras model."""
+    from fashion_viz.preprocessing import png_bytes, prepare_upload
+
+    start = layer_offsets(atlas.sizes)["predictions"]
+    pictures = np.stack([prepare_upload(png_bytes(atlas.act_max[start + k])).image for k in range(atlas.sizes["predictions"])])
+    probabilities = np.asarray(model(model_input(pictures), training=False))
+    return probabilities[np.arange(len(pictures)), np.arange(len(pictures))]
+
+
+def conv2_reach_ratio(atlas: UnitAtlas) -> np.ndarray:
+    """(64,) what each conv2 picture reaches at the centre over the channel's 99th-percentile maximum on the test set."""
+    start = layer_offsets(atlas.sizes)["conv2"]
+    rows = slice(start, start + atlas.sizes["conv2"])
+    return atlas.act_max_reached[rows] / np.maximum(atlas.score_p99[rows], 1e-6)

@@ -1,0 +1,99 @@
+"""Map: where a picture sits among all 10,000 test pictures, as the model sees them."""
+
+import numpy as np
+import streamlit as st
+
+from app_pages import resources, state
+from app_pages.panels import explain_missing_dataset, prepared_views, require_model, show_figure
+from app_pages.picker import image_picker, open_in_explorer
+from fashion_viz import CLASS_NAMES
+from fashion_viz.explain.embedding import majority_label, place
+from fashion_viz.unit_figures import embedding_figure, exemplar_grid, upscale
+
+SHOW = ("all pictures", "correctly classified", "misclassified")
+
+loaded = require_model()
+st.title("Map")
+st.caption(
+    "Each dot is one of the 10,000 test pictures, placed by the 128 numbers dense1 computes for it (projected to 2-D with t-SNE): "
+    "pictures the model describes alike sit together. Ringed dots are misclassified; they gather where classes overlap. "
+    "Your picture appears as a star, joined to its 10 nearest test pictures in the model's 128-number space."
+)
+data = resources.dataset()
+if data is None:
+    explain_missing_dataset("The map")
+    st.stop()
+views = prepared_views(loaded, "map")
+if views is None:
+    st.stop()
+emap = views.embedding
+predictions = resources.current_test_predictions()
+index = resources.current_neighbour_index()
+extractor = resources.current_extractor()
+
+pick, chart = st.columns([1.15, 3])
+with pick:
+    chosen = image_picker("map")
+    st.session_state.setdefault(state.MAP_CLASSES, list(range(len(CLASS_NAMES))))
+    st.session_state["map_classes_widget"] = st.session_state[state.MAP_CLASSES]
+    st.multiselect(
+        "Classes shown", list(range(len(CLASS_NAMES))), key="map_classes_widget", format_func=lambda k: CLASS_NAMES[k],
+        on_change=lambda: st.session_state.__setitem__(state.MAP_CLASSES, list(st.session_state["map_classes_widget"])),
+    )
+    st.session_state["map_show_widget"] = st.session_state.get(state.MAP_SHOW, SHOW[0])
+    st.radio(
+        "Pictures", SHOW, key="map_show_widget", horizontal=True,
+        on_change=lambda: st.session_state.__setitem__(state.MAP_SHOW, st.session_state["map_show_widget"]),
+    )
+
+shown = np.isin(data.y_test, st.session_state[state.MAP_CLASSES])
+correct = predictions == data.y_test
+show = st.session_state.get(state.MAP_SHOW, SHOW[0])
+if show == SHOW[1]:
+    shown &= correct
+elif show == SHOW[2]:
+    shown &= ~correct
+
+placed = None
+if chosen is not None:
+    vector = extractor(chosen.image).layer("dense1").values
+    exclude = None if chosen.test_index is None else np.array([chosen.test_index])  # a test picture is not its own neighbour
+    placed = place(index, emap.xy, vector, exclude=exclude)[0]
+
+
+def map_clicked() -> None:
+    points = st.session_state["map_chart"].selection.points
+    hits = [p for p in points if isinstance(p.get("customdata"), list) and p["customdata"]]
+    if hits:
+        st.session_state[state.MAP_SELECTED] = int(hits[0]["customdata"][0])
+
+
+with chart:
+    show_figure(
+        embedding_figure(emap.xy, data.y_test, predictions, shown, None if placed is None else placed.xy, None if placed is None else placed.neighbours),
+        "map_chart", on_select=map_clicked, selection_mode="points",
+    )
+    st.caption(f"{int(shown.sum()):,} of 10,000 pictures shown · projection: {'openTSNE' if emap.method == 'tsne' else 'PCA'}, computed once for this model. Scroll to zoom, drag to pan, click a dot to see its picture.")
+
+if placed is not None:
+    st.markdown("#### The model thinks your picture looks like these")
+    neighbour_labels = data.y_test[placed.neighbours]
+    st.image(exemplar_grid(data.x_test[placed.neighbours], columns=10, factor=3), width="stretch")
+    st.caption(" · ".join(f"#{int(i)} {CLASS_NAMES[int(data.y_test[i])]}" for i in placed.neighbours))
+    common = majority_label(neighbour_labels)
+    predicted = int(extractor.probabilities(chosen.image)[0].argmax())
+    agree = "agrees with" if common == predicted else "differs from"
+    st.markdown(
+        f"{int((neighbour_labels == common).sum())} of its 10 nearest test pictures are **{CLASS_NAMES[common]}**; "
+        f"this {agree} the model's answer for your picture, **{CLASS_NAMES[predicted]}**."
+    )
+
+selected = st.session_state.get(state.MAP_SELECTED)
+if selected is not None:
+    st.markdown("#### The dot you clicked")
+    thumb, text = st.columns([1, 4])
+    thumb.image(upscale(data.x_test[selected], 4), width=112)
+    truth, guess = int(data.y_test[selected]), int(predictions[selected])
+    text.markdown(f"Test image **#{selected}** · true: **{CLASS_NAMES[truth]}** · model: **{CLASS_NAMES[guess]}** {'✓' if truth == guess else '✗'}")
+    if text.button("Open it in the Explorer", icon=":material/layers:", key="map_open"):
+        open_in_explorer(selected)
