@@ -38,6 +38,9 @@ with links:
     st.markdown("**Where to go**")
     st.page_link(state.PAGES["explorer"], label="Explorer: step through the layers with one picture", icon=":material/layers:")
     st.page_link(state.PAGES["architecture"], label="Architecture: the network and what each layer does", icon=":material/account_tree:")
+    st.page_link(state.PAGES["why"], label="Why: which pixels drove a decision, and what if", icon=":material/psychology_alt:")
+    st.page_link(state.PAGES["units"], label="Units: what each filter and neuron responds to", icon=":material/neurology:")
+    st.page_link(state.PAGES["map"], label="Map: where a picture sits among all the others", icon=":material/scatter_plot:")
     st.page_link(state.PAGES["evaluate"], label="Evaluate: where the model goes wrong", icon=":material/analytics:")
     st.page_link(state.PAGES["train"], label="Train: train your own copy and watch it learn", icon=":material/model_training:")
 
