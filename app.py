@@ -12,8 +12,10 @@ run_started = time.perf_counter()
 
 st.set_page_config(page_title="fashion-viz · inside a CNN", page_icon=":material/checkroom:", layout="wide")
 
-from app_pages import state  # noqa: E402 - set_page_config must come first
+from app_pages import resources, state  # noqa: E402 - set_page_config must come first
 from app_pages.panels import model_sidebar  # noqa: E402
+
+resources.start_warmup()  # TensorFlow, the model and its first traced call, in the background, once per server
 
 navigation = st.navigation(
     [

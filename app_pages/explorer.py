@@ -10,12 +10,12 @@ from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
 from fashion_viz.activations import conv_kernels
 from fashion_viz.figures import (
-    image_figure,
     kernel_mosaic,
     layer_output_figure,
     single_map_figure,
 )
 from fashion_viz.layer_guide import describe_layers, shape_text
+from fashion_viz.unit_figures import upscale
 
 loaded = require_model()
 extractor = resources.current_extractor()
@@ -43,11 +43,8 @@ if chosen.test_index is not None:
     st.caption(f"Share this view: the link now ends in `?image={chosen.test_index}`.")
 
 # ------------------------------------------------------------ layer stepper
-st.divider()
-st.subheader("Step through the layers")
-if st.session_state.get(state.EXPLORER_LAYER) not in names:
-    # The layer survives page switches in LAYER_INDEX (widget state is dropped when the page is left).
-    st.session_state[state.EXPLORER_LAYER] = names[min(st.session_state.get(state.LAYER_INDEX, 0), len(names) - 1)]
+# The stepper, the layer's figures, the arithmetic and the filters are one fragment: a step, a channel
+# or a position reruns and redraws only this part, not the picker and the prediction above it.
 
 
 def _step(delta: int) -> None:
@@ -55,139 +52,159 @@ def _step(delta: int) -> None:
     st.session_state[state.EXPLORER_LAYER] = names[index]
 
 
-index = names.index(st.session_state[state.EXPLORER_LAYER])
-st.session_state[state.LAYER_INDEX] = index
-back, where, forward = st.columns([1, 4, 1], vertical_alignment="center")
-back.button("Previous", on_click=_step, args=(-1,), disabled=index == 0, icon=":material/arrow_back:", width="stretch")
-where.markdown(
-    f"<div style='text-align:center'>Layer <b>{index + 1}</b> of {len(names)}: {infos[index].title}</div>",
-    unsafe_allow_html=True,
-)
-forward.button(
-    "Next", on_click=_step, args=(1,), disabled=index == len(names) - 1, icon=":material/arrow_forward:", width="stretch"
-)
-st.segmented_control(
-    "Layer (input → output)",
-    options=names,
-    key=state.EXPLORER_LAYER,
-    required=True,
-    format_func=lambda n: f"{names.index(n) + 1} {n}",
-    width="stretch",
-    wrap=True,
-    label_visibility="collapsed",
-)
+@st.fragment
+def layer_view(chosen, activations) -> None:
+    st.divider()
+    st.subheader("Step through the layers")
+    if st.session_state.get(state.EXPLORER_LAYER) not in names:
+        # The layer survives page switches in LAYER_INDEX (widget state is dropped when the page is left).
+        st.session_state[state.EXPLORER_LAYER] = names[min(st.session_state.get(state.LAYER_INDEX, 0), len(names) - 1)]
+    index = names.index(st.session_state[state.EXPLORER_LAYER])
+    st.session_state[state.LAYER_INDEX] = index
+    back, where, forward = st.columns([1, 4, 1], vertical_alignment="center")
+    back.button("Previous", on_click=_step, args=(-1,), disabled=index == 0, icon=":material/arrow_back:", width="stretch")
+    where.markdown(
+        f"<div style='text-align:center'>Layer <b>{index + 1}</b> of {len(names)}: {infos[index].title}</div>",
+        unsafe_allow_html=True,
+    )
+    forward.button(
+        "Next", on_click=_step, args=(1,), disabled=index == len(names) - 1, icon=":material/arrow_forward:", width="stretch"
+    )
+    st.segmented_control(
+        "Layer (input → output)",
+        options=names,
+        key=state.EXPLORER_LAYER,
+        required=True,
+        format_func=lambda n: f"{names.index(n) + 1} {n}",
+        width="stretch",
+        wrap=True,
+        label_visibility="collapsed",
+    )
 
-info = infos[index]
-output = activations.layers[index]
+    info = infos[index]
+    output = activations.layers[index]
 
-figure_column, text_column = st.columns([3, 1.25])
-with text_column:
-    st.markdown(f"#### {index + 1}. {info.name}: {info.title}")
-    st.markdown(f"**In:** {shape_text(info.input_shape)} → **out:** {shape_text(info.output_shape)}")
-    st.markdown(info.explanation)
-    st.caption(f"Parameters: {info.params_formula}")
-    if output.is_spatial:
-        live = int((output.values.reshape(-1, output.values.shape[-1]).max(axis=0) > 0).sum())
-        st.caption(f"For this picture {live} of {output.values.shape[-1]} maps respond somewhere (the rest stay at zero).")
+    figure_column, text_column = st.columns([3, 1.25])
+    with text_column:
+        st.markdown(f"#### {index + 1}. {info.name}: {info.title}")
+        st.markdown(f"**In:** {shape_text(info.input_shape)} → **out:** {shape_text(info.output_shape)}")
+        st.markdown(info.explanation)
+        st.caption(f"Parameters: {info.params_formula}")
+        if output.is_spatial:
+            live = int((output.values.reshape(-1, output.values.shape[-1]).max(axis=0) > 0).sum())
+            st.caption(f"For this picture {live} of {output.values.shape[-1]} maps respond somewhere (the rest stay at zero).")
 
-with figure_column:
-    channel = None
-    if output.is_spatial:
-        channels = output.values.shape[-1]
-        scale_choice, channel_choice = st.columns(2)
-        shared = scale_choice.radio(
-            "Colour scale",
-            ["one scale for all maps", "each map its own scale"],
-            horizontal=True,
-            key="explorer_scale",
-            help="One scale lets you compare how strongly maps respond; per-map scales show the pattern of weak maps too.",
-        ) == "one scale for all maps"
-        strongest = np.argsort(output.values.reshape(-1, channels).max(axis=0))[::-1]
-        # CHANNEL_INDEX is the person's choice and is only written when they choose (the selectbox or a click
-        # on a map's number); a layer with fewer channels shows its last one without forgetting the choice.
-        chosen_channel = st.session_state.get(state.CHANNEL_INDEX, int(strongest[0]))
-        channel = min(chosen_channel, channels - 1)
-        channel_key, chart_key = f"explorer_channel_{info.name}", f"explorer_layer_{info.name}"
+    with figure_column:
+        channel = None
+        if output.is_spatial:
+            channels = output.values.shape[-1]
+            scale_choice, channel_choice = st.columns(2)
+            shared = scale_choice.radio(
+                "Colour scale",
+                ["one scale for all maps", "each map its own scale"],
+                horizontal=True,
+                key="explorer_scale",
+                help="One scale lets you compare how strongly maps respond; per-map scales show the pattern of weak maps too.",
+            ) == "one scale for all maps"
+            strongest = np.argsort(output.values.reshape(-1, channels).max(axis=0))[::-1]
+            # CHANNEL_INDEX is the person's choice and is only written when they choose (the selectbox or a click
+            # on a map's number); a layer with fewer channels shows its last one without forgetting the choice.
+            chosen_channel = st.session_state.get(state.CHANNEL_INDEX, int(strongest[0]))
+            channel = min(chosen_channel, channels - 1)
+            channel_key, chart_key = f"explorer_channel_{info.name}", f"explorer_layer_{info.name}"
 
-        def channel_picked() -> None:
-            st.session_state[state.CHANNEL_INDEX] = st.session_state[channel_key]
+            def channel_picked() -> None:
+                st.session_state[state.CHANNEL_INDEX] = st.session_state[channel_key]
 
-        def map_clicked() -> None:
-            points = st.session_state[chart_key].selection.points
-            if points and points[0].get("curve_number") == 1:  # the channel-number markers
-                st.session_state[state.CHANNEL_INDEX] = int(points[0]["point_index"])
+            def map_clicked() -> None:
+                points = st.session_state[chart_key].selection.points
+                if points and points[0].get("curve_number") == 1:  # the channel-number markers
+                    st.session_state[state.CHANNEL_INDEX] = int(points[0]["point_index"])
 
-        st.session_state[channel_key] = channel
-        channel_choice.selectbox("Channel to see large (or click a map's number)", range(channels), key=channel_key, on_change=channel_picked)
-        if chosen_channel != channel:
-            channel_choice.caption(f"Your channel {chosen_channel} is not among this layer's {channels}; showing channel {channel}. It comes back on layers that have it.")
-        show_figure(
-            layer_output_figure(output, info, shared_scale=shared, highlight=channel),
-            chart_key,
-            on_select=map_clicked,
-            selection_mode="points",
-        )
-    else:
-        vector_key = f"explorer_layer_{info.name}"
-
-        def bar_clicked() -> None:
-            points = st.session_state[vector_key].selection.points
-            if points:
-                st.session_state[state.CALC_UNIT] = int(points[0]["point_index"])
-
-        if info.kind == "flatten":
-            show_figure(layer_output_figure(output, info), vector_key)
-            st.caption("Each row is one position of the 5x5 maps, each column a channel; choose a unit (or a position) below.")
+            st.session_state[channel_key] = channel
+            channel_choice.selectbox("Channel to see large (or click a map's number)", range(channels), key=channel_key, on_change=channel_picked)
+            if chosen_channel != channel:
+                channel_choice.caption(f"Your channel {chosen_channel} is not among this layer's {channels}; showing channel {channel}. It comes back on layers that have it.")
+            show_figure(
+                layer_output_figure(output, info, shared_scale=shared, highlight=channel),
+                chart_key,
+                on_select=map_clicked,
+                selection_mode="points",
+            )
         else:
-            show_figure(layer_output_figure(output, info), vector_key, on_select=bar_clicked, selection_mode="points")
-            st.caption("Click a bar to see how its value was computed, below.")
-            unit_layer = info.name if info.name in ("dense1", "predictions") else ("dense1" if info.name == "dropout3" else None)
-            if unit_layer is not None:
-                shown_unit = min(int(st.session_state.get(state.CALC_UNIT, int(np.argmax(output.values)))), output.values.shape[-1] - 1)
-                unit_link(unit_layer, shown_unit)
+            vector_key = f"explorer_layer_{info.name}"
 
-if channel is not None:
-    st.markdown(f"##### Channel {channel} of {info.name}, large")
-    source_conv = next((i.name for i in reversed(infos[: index + 1]) if i.kind == "conv"), None)
-    if source_conv is not None:  # pooling and dropout keep channels: channel k is conv channel k
-        unit_link(source_conv, channel, f"What {source_conv} channel {channel} responds to across all 10,000 test pictures, and what the model imagines for it")
-    left, middle, right = st.columns(3)
-    with left:
-        show_figure(image_figure(chosen.image, "The input", height=320), "explorer_detail_input")
-    with middle:
-        values = output.values[:, :, channel]
-        mark = spatial_position(output.values, channel)
+            def bar_clicked() -> None:
+                points = st.session_state[vector_key].selection.points
+                if points:
+                    st.session_state[state.CALC_UNIT] = int(points[0]["point_index"])
 
-        def pixel_clicked() -> None:
-            points = st.session_state["explorer_detail_map"].selection.points
-            pixels = [p for p in points if p.get("curve_number") == 1]  # figures.PIXEL_TRACE
-            if pixels:
-                st.session_state[state.CALC_ROW], st.session_state[state.CALC_COL] = (int(v) for v in pixels[0]["customdata"][:2])
+            if info.kind == "flatten":
+                show_figure(layer_output_figure(output, info), vector_key)
+                st.caption("Each row is one position of the 5x5 maps, each column a channel; choose a unit (or a position) below.")
+            else:
+                show_figure(layer_output_figure(output, info), vector_key, on_select=bar_clicked, selection_mode="points")
+                st.caption("Click a bar to see how its value was computed, below.")
+                unit_layer = info.name if info.name in ("dense1", "predictions") else ("dense1" if info.name == "dropout3" else None)
+                if unit_layer is not None:
+                    shown_unit = min(int(st.session_state.get(state.CALC_UNIT, int(np.argmax(output.values)))), output.values.shape[-1] - 1)
+                    unit_link(unit_layer, shown_unit)
 
-        show_figure(
-            single_map_figure(values, f"{info.name} channel {channel} (max {values.max():.2f}): click a pixel", height=320, mark=mark, clickable=True),
-            "explorer_detail_map", on_select=pixel_clicked, selection_mode="points",
-        )
-    with right:
-        st.markdown("**Strongest channels for this picture**")
-        st.markdown(", ".join(f"`{int(k)}`" for k in strongest[:8]))
-        st.caption(
-            "Bright pixels in a map are places where that channel's pattern appears in the picture. "
-            "Pooling and dropout keep each channel, so channel k here comes from filter k of the convolution before."
-        )
+    if channel is not None:
+        st.markdown(f"##### Channel {channel} of {info.name}, large")
+        source_conv = next((i.name for i in reversed(infos[: index + 1]) if i.kind == "conv"), None)
+        if source_conv is not None:  # pooling and dropout keep channels: channel k is conv channel k
+            unit_link(source_conv, channel, f"What {source_conv} channel {channel} responds to across all 10,000 test pictures, and what the model imagines for it")
+        left, middle, right = st.columns(3)
+        with left:  # a plain picture (no hover needed): far cheaper for the browser than a chart
+            st.markdown("**The input**")
+            st.image(upscale(chosen.image, 10), width=280)
+        with middle:
+            values = output.values[:, :, channel]
+            mark = spatial_position(output.values, channel)
 
-# ------------------------------------------------------------ arithmetic
-st.divider()
-st.subheader("How one number was computed")
-st.caption(
-    "Pick a position in this layer's output (click a pixel of the large map or a bar, or type it) and read the whole "
-    "computation behind its value, with the model's own weights and numbers."
-)
-arithmetic_panel(loaded.model, chosen.image, activations, index, channel)
+            def pixel_clicked() -> None:
+                points = st.session_state["explorer_detail_map"].selection.points
+                pixels = [p for p in points if p.get("curve_number") == 1]  # figures.PIXEL_TRACE
+                if pixels:
+                    st.session_state[state.CALC_ROW], st.session_state[state.CALC_COL] = (int(v) for v in pixels[0]["customdata"][:2])
+
+            show_figure(
+                single_map_figure(values, f"{info.name} channel {channel} (max {values.max():.2f}): click a pixel", height=320, mark=mark, clickable=True),
+                "explorer_detail_map", on_select=pixel_clicked, selection_mode="points",
+            )
+        with right:
+            st.markdown("**Strongest channels for this picture**")
+            st.markdown(", ".join(f"`{int(k)}`" for k in strongest[:8]))
+            st.caption(
+                "Bright pixels in a map are places where that channel's pattern appears in the picture. "
+                "Pooling and dropout keep each channel, so channel k here comes from filter k of the convolution before."
+            )
+
+    # ------------------------------------------------------------ arithmetic
+    st.divider()
+    st.subheader("How one number was computed")
+    st.caption(
+        "Pick a position in this layer's output (click a pixel of the large map or a bar, or type it) and read the whole "
+        "computation behind its value, with the model's own weights and numbers."
+    )
+    arithmetic_panel(loaded.model, chosen.image, activations, index, channel)
+
+
+layer_view(chosen, activations)
 
 # ------------------------------------------------------------ filters
-conv_layers = [i for i in infos if i.kind == "conv"]
-if conv_layers:
+
+
+@st.fragment
+def filter_weights() -> None:
+    """The convolution filters: a fragment of its own (a layer step does not redraw them); on a full run
+    it opens on the Explorer's layer when that is a convolution, with the chosen channel outlined."""
+    conv_layers = [i for i in infos if i.kind == "conv"]
+    if not conv_layers:
+        return
+    info = infos[min(st.session_state.get(state.LAYER_INDEX, 0), len(infos) - 1)]
+    channel = st.session_state.get(state.CHANNEL_INDEX)
     st.divider()
     st.subheader("Filter weights")
     st.caption(
@@ -212,6 +229,9 @@ if conv_layers:
         "" if in_channels == 1 else (" (mean over input channels)" if input_channel is None else f", weights on input channel {input_channel}")
     )
     show_figure(kernel_mosaic(kernels, title, input_channel=input_channel, highlight=highlight), f"explorer_kernels_{layer_name}")
+
+
+filter_weights()
 
 with st.sidebar:
     st.markdown("### This picture")

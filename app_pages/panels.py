@@ -11,7 +11,8 @@ import streamlit as st
 from app_pages import resources, state
 from app_pages.picker import ChosenImage
 from fashion_viz.data import HOW_TO_GET
-from fashion_viz.figures import image_figure, probability_chart
+from fashion_viz.figures import probability_chart
+from fashion_viz.unit_figures import upscale
 from fashion_viz.model import SHIPPED_MODEL, LoadedModel, ModelError, check_model_file, list_model_files, read_card
 from fashion_viz.preprocessing import PreparedImage, confidence_warning
 
@@ -79,22 +80,24 @@ def model_sidebar() -> None:
             format_func=labels.get,
             help="The shipped model, or one trained on the Train page. Your choice applies to your session only.",
         )
-        loaded, error = resources.current_model()
-        if loaded is None:
+        card, error = resources.current_model_check()  # the loader's own check, without loading TensorFlow
+        if card is None:
             st.error("This model is missing or fails its check; see the page for how to retrain.")
         else:
-            accuracy = loaded.test_accuracy
+            accuracy = card.test_accuracy
             score = f"test accuracy {accuracy:.2%}" if accuracy is not None else "test accuracy unknown"
-            st.caption(f"{'Shipped' if loaded.shipped else 'Trained here'} · {score}")
+            shipped = resources.model_path().resolve() == SHIPPED_MODEL.resolve()
+            st.caption(f"{'Shipped' if shipped else 'Trained here'} · {score}")
 
 
 def prediction_panel(chosen: ChosenImage, probabilities: np.ndarray, picture, chart, key: str, picture_title: str) -> None:
     """The input picture and the probability chart in the given columns; for uploads, the
     pipeline's stages and a plain-words warning when the model is unsure."""
-    with picture:
-        show_figure(image_figure(chosen.image, picture_title, height=300), f"{key}_input")
+    with picture:  # a plain picture, not a chart: it needs no hover, and the browser draws it far faster
+        st.markdown(f"**{picture_title}**")
+        st.image(upscale(chosen.image, 10), width="stretch")
     with chart:
-        show_figure(probability_chart(probabilities, chosen.label), f"{key}_probabilities")
+        show_figure(probability_chart(probabilities, chosen.label, source=chosen.caption), f"{key}_probabilities")
         message = confidence_warning(probabilities) if chosen.prepared is not None else None
         if message:
             st.warning(message, icon=":material/help:")

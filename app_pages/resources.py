@@ -51,6 +51,37 @@ def model_identity() -> tuple:
     return file_identity(model_path())
 
 
+@st.cache_resource(show_spinner=False, max_entries=12)
+def _model_check(identity: tuple):
+    from fashion_viz.model import check_model_file
+
+    card, _, error = check_model_file(Path(identity[0]))
+    return card, error
+
+
+def current_model_check():
+    """(card, None) or (None, message): the loader's checksum decision for the session's model, without TensorFlow."""
+    return _model_check(model_identity())
+
+
+@st.cache_resource(show_spinner=False)
+def start_warmup() -> None:
+    """Once per server, at the first run: import TensorFlow and Keras, load the shipped model and trace
+    its extractor in a background thread, so the first visitor's page shows its text at once and its
+    charts as soon as that work is done (it is the same work every visitor needs)."""
+    import threading
+
+    def warm() -> None:
+        try:
+            from fashion_viz.data import load_sample
+
+            _extractor(file_identity(SHIPPED_MODEL))(load_sample().images[0])
+        except Exception:  # noqa: BLE001 - the pages report a broken model themselves
+            pass
+
+    threading.Thread(target=warm, daemon=True, name="fashion-viz-warmup").start()
+
+
 def current_model() -> tuple[LoadedModel | None, str | None]:
     """(model, None) or (None, message) when the session's model is missing or fails its check."""
     try:

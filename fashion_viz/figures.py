@@ -53,8 +53,11 @@ def figure(data: list[dict], title: str, height: int, **layout) -> go.Figure:
     return go.Figure({"data": data, "layout": spec_layout}, _validate=False)
 
 
-def probability_chart(probabilities: np.ndarray, true_label: int | None = None, title: str | None = None) -> go.Figure:
-    """Horizontal bars of the 10 class probabilities; the top class and the true class are marked."""
+def probability_chart(probabilities: np.ndarray, true_label: int | None = None, title: str | None = None, source: str | None = None) -> go.Figure:
+    """Horizontal bars of the 10 class probabilities; the top class and the true class are marked.
+
+    ``source`` (e.g. "test image #495", "upload: coat.jpg") ends the title, so the chart says which picture it is about.
+    """
     probabilities = np.asarray(probabilities, dtype=float)
     top = int(np.argmax(probabilities))
     n = len(CLASS_NAMES)
@@ -76,6 +79,8 @@ def probability_chart(probabilities: np.ndarray, true_label: int | None = None, 
         title = f"Prediction: {CLASS_NAMES[top]} ({probabilities[top]:.1%})"
         if true_label is not None:
             title += f" · true label: {CLASS_NAMES[true_label]}"
+        if source:
+            title += f" · {source}"
     return figure(
         [bars],
         title,

@@ -93,8 +93,9 @@ def test_info_agrees_with_the_loader_on_an_interrupted_save(tmp_path, model_copy
 
 def test_train_writes_a_new_model_and_card(tmp_path, fmnist):
     out = tmp_path / "mini.keras"
-    result = run_cli("train", "--epochs", "2", "--train-limit", "5000", "--out", str(out))
+    result = run_cli("train", "--epochs", "2", "--train-limit", "5000", "--out", str(out), "--no-views")
     assert result.returncode == 0, result.stderr
+    assert not out.with_suffix(".units.npz").exists(), "--no-views skips the Units/Map preparation"
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["epochs_run"] == 2 and 0.6 < card["test_accuracy"] < 1, "it learned (chance is 10 %)"
     assert "Test accuracy" in result.stdout

@@ -41,9 +41,10 @@ def rss_mb(pid: int) -> float:
 class AppServer:
     """``streamlit run app.py`` on a free 127.0.0.1 port."""
 
-    def __init__(self, port: int | None = None, env: dict[str, str] | None = None):
+    def __init__(self, port: int | None = None, env: dict[str, str] | None = None, script: str = "app.py", cwd: Path = ROOT, flags: tuple[str, ...] = ()):
         self.port = port or free_port()
         self.env = env or {}
+        self.script, self.cwd, self.flags = script, Path(cwd), tuple(flags)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -53,8 +54,8 @@ class AppServer:
     def launch(self) -> None:
         """Start the process without waiting for it to answer."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(self.port)],
-            cwd=ROOT,
+            [sys.executable, "-m", "streamlit", "run", self.script, "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(self.port), *self.flags],
+            cwd=self.cwd,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, **self.env},

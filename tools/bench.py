@@ -375,11 +375,11 @@ def bench_server() -> dict:
                 for i in range(6):
                     path = Path(tmp) / f"photo{i}.png"
                     path.write_bytes(png_bytes(sample.images[i * 31 % len(sample.images)]))
-                    marker = f"Input: upload: photo{i}.png"
+                    marker = f" · upload: photo{i}.png"
                     t0 = time.perf_counter()
                     page.locator("input[type='file']").set_input_files(str(path))
                     page.wait_for_function(
-                        """m => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")].some(t => t.textContent === m)""",
+                        """m => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")].some(t => t.textContent.endsWith(m))""",
                         arg=marker,
                         timeout=30_000,
                     )

@@ -71,8 +71,8 @@ async def explorer_upload_page(browser, url: str):
 async def upload_and_read(page, path: Path, timeout_ms: int = 30_000) -> str:
     """Upload a file; return the prediction title shown for it."""
     await page.locator("input[type='file']").set_input_files(str(path))
-    marker = f"Input: upload: {path.name}"
-    await page.wait_for_function(f"m => ({TITLE_JS})().includes(m)", arg=marker, timeout=timeout_ms)
+    marker = f" · upload: {path.name}"  # the prediction chart's title ends with the picture it is about
+    await page.wait_for_function(f"m => ({TITLE_JS})().some(t => t.endsWith(m))", arg=marker, timeout=timeout_ms)
     await page.wait_for_selector("[data-test-script-state='notRunning']", timeout=timeout_ms)
     await page.wait_for_function(f"() => ({TITLE_JS})().some(t => t.startsWith('Prediction:'))", timeout=timeout_ms)
     titles = await page.evaluate(TITLE_JS)
