@@ -61,6 +61,7 @@ class Photos:
 async def explorer_upload_page(browser, url: str):
     context = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await context.new_page()
+    page.set_default_timeout(90_000)  # eight sessions' first runs share two cores
     await page.goto(f"{url}/explorer")
     await page.wait_for_selector("[data-test-script-state='notRunning']", timeout=60_000)
     await page.get_by_text("Upload a photo", exact=True).click()
