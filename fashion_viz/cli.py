@@ -459,7 +459,7 @@ def cmd_bench_uploads(args) -> int:
     _tools()
     from tools.upload_bench import run_upload_benchmark
 
-    return run_upload_benchmark(count=args.count, as_json=args.json)
+    return run_upload_benchmark(count=args.count, as_json=args.json, per_condition=args.per_condition)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -553,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     uploads = sub.add_parser("bench-uploads", help="accuracy on catalogue-style photos vs raw arrays, and the bad-file corpus")
     uploads.add_argument("--count", type=int, default=1000, help="test images to turn into photos (4 files each)")
+    uploads.add_argument("--per-condition", type=int, default=400, help="test images per real-photo condition (noise, shadow, vignette, gradient, touching the frame)")
     uploads.add_argument("--json", action="store_true")
     uploads.set_defaults(func=cmd_bench_uploads)
     return parser

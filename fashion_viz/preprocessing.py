@@ -28,6 +28,7 @@ WORKING_SIDE = 1024  # photos are shrunk to this before background removal and t
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 BUSY_SPREAD = 25.0  # robust spread of the border (grey levels) above which the background counts as busy
 TOUCHING_SHARE = 0.01  # share of border pixels on the garment above which it touches the edge
+NOISE_FLOOR_SIGMAS = 3.0  # the backdrop's noise subtracted from the ink, in robust standard deviations
 
 LOW_CONTRAST = "The picture has very little contrast, so the garment is hard to separate from the background."
 BUSY_BACKGROUND = "The background looks busy; the model was trained on single items on a plain background."
@@ -176,17 +177,75 @@ def border_level(gray: np.ndarray) -> float:
     return float(np.median(border_pixels(gray)))
 
 
-def stretch_contrast(gray: np.ndarray) -> np.ndarray:
-    """Map the background level (0.5th percentile) to 0 and the brightest pixel to 255.
+def border_band(shape: tuple[int, int], share: float = 0.03) -> np.ndarray:
+    """Boolean mask of the outer band of a picture (about 3 % of each side, at least 2 pixels)."""
+    h, w = shape
+    dh, dw = max(2, round(h * share)), max(2, round(w * share))
+    band = np.zeros((h, w), bool)
+    band[:dh], band[-dh:], band[:, :dw], band[:, -dw:] = True, True, True, True
+    return band
 
-    Fashion-MNIST pictures almost all reach 255 (median maximum 255), so the
-    garment's brightest point should too; stretching to a lower percentile
-    instead saturates the garment and measurably hurts accuracy on photos.
+
+def background_surface(gray: np.ndarray) -> np.ndarray:
+    """A smooth model of the backdrop's brightness over the whole picture.
+
+    A quadratic surface fitted to the outer band by least squares, refitted twice
+    without the pixels that sit far from it (a garment touching the edge, a
+    shadow reaching it), so lighting gradients and vignettes are followed and a
+    garment on the border is not taken for backdrop.
     """
-    low, high = float(np.percentile(gray, 0.5)), float(gray.max())
-    if high - low < 1:
-        return np.zeros_like(gray)
-    return np.clip((gray - low) / (high - low) * 255.0, 0, 255)
+    h, w = gray.shape
+    band = border_band(gray.shape)
+    ys, xs = np.nonzero(band)
+    y, x = ys / max(1, h - 1) - 0.5, xs / max(1, w - 1) - 0.5
+    basis = np.stack([np.ones_like(x), x, y, x * x, y * y, x * y], axis=1)
+    values = gray[band].astype(np.float64)
+    centre = np.median(values)
+    keep = np.abs(values - centre) <= 3 * (1.4826 * np.median(np.abs(values - centre)) + 1.0)  # start from the majority
+    for _ in range(3):
+        coef, *_ = np.linalg.lstsq(basis[keep], values[keep], rcond=None)
+        residual = values - basis @ coef
+        spread = 1.4826 * np.median(np.abs(residual[keep] - np.median(residual[keep]))) + 1.0
+        keep = np.abs(residual) <= 3 * spread
+        if keep.sum() < 12:
+            break
+    gy, gx = np.mgrid[0:h, 0:w]
+    gy, gx = gy / max(1, h - 1) - 0.5, gx / max(1, w - 1) - 0.5
+    return (coef[0] + coef[1] * gx + coef[2] * gy + coef[3] * gx * gx + coef[4] * gy * gy + coef[5] * gx * gy).astype(np.float32)
+
+
+def remove_background(gray: np.ndarray, light_backdrop: bool) -> np.ndarray:
+    """Garment 'ink' in [0, 255] with the backdrop at 0, from a grayscale photo.
+
+    On a light backdrop the ink is ``1 - gray / backdrop`` (lighting multiplies garment and backdrop
+    alike, so a gradient or vignette cancels); on a dark one ``(gray - backdrop) / (255 - backdrop)``.
+    The backdrop's own noise (sensor grain, JPEG ringing; measured on the outer band) is subtracted,
+    so an off-white noisy backdrop comes out black as in Fashion-MNIST, then the ink is scaled so its
+    strongest pixel is 255, keeping the garment's own grey levels relative to each other.
+    """
+    surface = background_surface(gray)
+    if light_backdrop:
+        ink = 1.0 - gray / np.maximum(surface, 1.0)
+    else:
+        ink = (gray - surface) / np.maximum(255.0 - surface, 1.0)
+    ink = np.clip(ink, 0.0, 1.0)
+    edge = ink[border_band(gray.shape)]
+    noise = 1.4826 * float(np.median(np.abs(edge - np.median(edge))))
+    ink = np.clip(ink - (float(np.median(edge)) + NOISE_FLOOR_SIGMAS * noise + 0.01), 0.0, None)
+    top = float(ink.max())
+    return ink / top * 255.0 if top > 0 else np.zeros_like(ink)
+
+
+def speckle_free(foreground: np.ndarray) -> np.ndarray:
+    """The foreground with isolated specks (noise left above the floor, JPEG blocks) averaged away, for finding
+    the garment's bounds: a 5x5 box average keeps a garment's extent and drops single bright pixels."""
+    if min(foreground.shape) < 10:
+        return foreground
+    padded = np.pad(foreground.astype(np.float64), 2, mode="edge")
+    summed = padded.cumsum(axis=0).cumsum(axis=1)
+    summed = np.pad(summed, ((1, 0), (1, 0)))
+    box = summed[5:, 5:] - summed[:-5, 5:] - summed[5:, :-5] + summed[:-5, :-5]
+    return (box / 25.0).astype(np.float32)
 
 
 def border_pixels(array: np.ndarray) -> np.ndarray:
@@ -299,8 +358,7 @@ def prepare_image(image: Image.Image, source_format: str = "") -> PreparedImage:
     stages.append(("grayscale", gray.astype(np.uint8)))
     background = border_level(gray)
     negate = background > 127
-    foreground = 255.0 - gray if negate else gray
-    foreground = stretch_contrast(foreground)
+    foreground = remove_background(gray, light_backdrop=negate)
     stages.append(("background removed" + (", negated" if negate else ""), foreground.astype(np.uint8)))
     spread = float(np.percentile(gray, 99) - np.percentile(gray, 1))
     if spread < 40:
@@ -310,7 +368,7 @@ def prepare_image(image: Image.Image, source_format: str = "") -> PreparedImage:
         warn.append(BUSY_BACKGROUND)
     elif border.touching > TOUCHING_SHARE:
         warn.append(TOUCHES_EDGE)
-    box = trim_box(foreground, border.threshold)
+    box = trim_box(speckle_free(foreground), border.threshold)
     if box is None:
         warn.append(NOTHING_STANDS_OUT)
         crop = foreground

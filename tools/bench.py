@@ -36,6 +36,12 @@ TARGETS = {
     "whatif_change_ms": ("<=", 30.0),
     "units_page_ms": ("<=", 100.0),
     "map_place_ms": ("<=", 100.0),
+    # What a person waits for in Chromium, as a ratio to a minimal Streamlit app in the same run (tools/browser_bench.py).
+    "later_visit_ratio": ("<=", 1.2),
+    "first_visit_title_ratio": ("<=", 1.5),
+    "first_visit_chart_ratio": ("<=", 2.0),
+    "layer_step_ratio": ("<=", 1.5),
+    "upload_ratio": ("<=", 1.5),
 }
 
 
@@ -334,6 +340,15 @@ def bench_units(fresh: bool = True) -> dict:
     return out
 
 
+def bench_browser() -> dict:
+    """Browser figures beside the minimal app (see tools/browser_bench.py)."""
+    if not os.path.exists(CHROMIUM):
+        return {"browser_note": "Chromium not installed"}
+    from tools.browser_bench import measure
+
+    return measure()
+
+
 def bench_server() -> dict:
     """Cold start to the first page's content, upload-to-chart in Chromium, and the server's memory."""
     if not os.path.exists(CHROMIUM):
@@ -404,7 +419,7 @@ def check_targets(results: dict) -> dict:
 
 def run_benchmarks(quick: bool = False, as_json: bool = False) -> int:
     results: dict = {"date": time.strftime("%Y-%m-%d"), "cpu_count": os.cpu_count(), "quick": quick}
-    sections = [bench_explorer, bench_arithmetic, bench_attribution, bench_rerun, (lambda: bench_units(fresh=not quick)), bench_server]
+    sections = [bench_explorer, bench_arithmetic, bench_attribution, bench_rerun, (lambda: bench_units(fresh=not quick)), bench_browser, bench_server]
     if not quick:
         from fashion_viz.data import load_fashion_mnist
 

@@ -18,7 +18,7 @@ import numpy as np
 from fashion_viz.activations import ActivationExtractor
 from fashion_viz.model import load_checked_model
 from fashion_viz.preprocessing import ImageInputError, prepare_upload
-from tools.upload_corpus import awkward_files, bad_files, photo_encodings, random_catalogue_photo
+from tools.upload_corpus import CONDITIONS, awkward_files, bad_files, condition_photo, photo_encodings, random_catalogue_photo
 
 TARGET_RATIO = 0.99
 
@@ -55,6 +55,25 @@ def photo_accuracy(extractor: ActivationExtractor, images: np.ndarray, labels: n
     }
 
 
+def condition_accuracy(extractor: ActivationExtractor, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
+    """Accuracy per photo condition (each image once per condition), and its ratio to the raw arrays'."""
+    raw = float((extractor.probabilities(images).argmax(axis=1) == labels).mean())
+    out = {}
+    for number, condition in enumerate(CONDITIONS):
+        rng = np.random.default_rng([seed, number])
+        correct = []
+        for image, label in zip(images, labels):
+            try:
+                prepared = prepare_upload(condition_photo(image, condition, rng)).image
+            except ImageInputError:
+                correct.append(False)
+                continue
+            correct.append(int(extractor.probabilities(prepared)[0].argmax()) == int(label))
+        accuracy = float(np.mean(correct))
+        out[condition] = {"accuracy": accuracy, "ratio": accuracy / raw if raw else 0.0}
+    return {"condition_raw_accuracy": raw, "conditions": out}
+
+
 def corpus_outcomes(extractor: ActivationExtractor, images: np.ndarray) -> dict:
     """How many bad files got the right refusal, and awkward files the plain PNG's answer."""
     bad_right = bad_total = awkward_right = awkward_total = 0
@@ -89,7 +108,7 @@ def corpus_outcomes(extractor: ActivationExtractor, images: np.ndarray) -> dict:
     }
 
 
-def run_upload_benchmark(count: int = 1000, as_json: bool = False, seed: int = 0) -> int:
+def run_upload_benchmark(count: int = 1000, as_json: bool = False, seed: int = 0, per_condition: int = 400) -> int:
     from fashion_viz.data import load_fashion_mnist
 
     data = load_fashion_mnist()
@@ -99,8 +118,12 @@ def run_upload_benchmark(count: int = 1000, as_json: bool = False, seed: int = 0
     indices = np.sort(rng.choice(len(data.y_test), size=min(count, len(data.y_test)), replace=False))
     results = photo_accuracy(extractor, data.x_test[indices], data.y_test[indices], seed)
     results.update(corpus_outcomes(extractor, data.x_test[indices[:10]]))
+    chosen = np.sort(np.random.default_rng(seed + 1).choice(len(data.y_test), size=min(per_condition, len(data.y_test)), replace=False))
+    results.update(condition_accuracy(extractor, data.x_test[chosen], data.y_test[chosen], seed))
     results["target_ratio"] = TARGET_RATIO
-    results["target_met"] = results["photo_to_raw_ratio"] >= TARGET_RATIO
+    results["target_met"] = results["photo_to_raw_ratio"] >= TARGET_RATIO and all(
+        c["ratio"] >= TARGET_RATIO for c in results["conditions"].values()
+    )
     if as_json:
         print(json.dumps(results))
     else:
@@ -110,6 +133,10 @@ def run_upload_benchmark(count: int = 1000, as_json: bool = False, seed: int = 0
         for name, accuracy in results["per_format_accuracy"].items():
             print(f"    {name:<16}{accuracy:.2%}")
         print(f"  {results['ms_per_photo']:.1f} ms per photo through the pipeline")
+        print(f"Photos as they really are, {per_condition} test images per condition (raw arrays {results['condition_raw_accuracy']:.2%}):")
+        for name, c in results["conditions"].items():
+            mark = "met" if c["ratio"] >= TARGET_RATIO else "NOT met"
+            print(f"    {name:<18}{c['accuracy']:.2%}  ratio {c['ratio']:.3f} (target >= {TARGET_RATIO}: {mark})")
         print(f"Bad files refused with the right message: {results['bad_files_right']}")
         print(f"Awkward files given the plain PNG's answer: {results['awkward_files_right']}")
         for failure in results["corpus_failures"]:

@@ -12,7 +12,7 @@ import struct
 import zlib
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -162,3 +162,87 @@ def photo_encodings(photo: Image.Image) -> list[tuple[str, bytes]]:
         ("webp", encode(photo, "WEBP", quality=90)),
         ("transparent-png", encode(transparent_cutout(photo), "PNG")),
     ]
+
+
+# ---------------------------------------------------------------- photos as they really are
+# Each condition turns a test image into a catalogue-style photo with one real-world flaw. The garment is
+# composited as ink on a backdrop (as in random_catalogue_photo); lighting multiplies garment and backdrop alike.
+CONDITIONS = ("white", "off-white-noise", "shadow", "vignette", "gradient", "touching-frame")
+
+
+def _garment_on_backdrop(image: np.ndarray, rng: np.random.Generator, backdrop: np.ndarray, scale: int, pad: tuple[int, int, int, int]):
+    """(h, w, 3) float photo: the garment (tinted ink) at ``scale`` on a (h, w, 3) backdrop, with its alpha mask."""
+    tint = rng.integers(40, 256, size=3).astype(np.float32) / 255.0
+    ink = np.asarray(Image.fromarray(image).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC), np.float32) / 255.0
+    top, left = pad[0], pad[2]
+    h, w = backdrop.shape[:2]
+    mask = np.zeros((h, w), np.float32)
+    mask[top : top + 28 * scale, left : left + 28 * scale] = ink[: h - top, : w - left]
+    photo = backdrop * (1 - mask[..., None]) + backdrop * tint * 0.35 * mask[..., None]
+    return photo, mask
+
+
+def _canvas(rng: np.random.Generator, scale: int, image: np.ndarray, touching: bool = False) -> tuple[int, int, tuple[int, int, int, int]]:
+    """Canvas size and the garment picture's padding (top, bottom, left, right) in photo pixels.
+
+    ``touching``: on 1-2 sides the frame cuts the picture at the garment's own edge (0-1 px of the
+    28-px garment cut off), so the garment really touches the photo's edge there.
+    """
+    pads = [int(v) for v in rng.integers(10, 28 * scale // 3 + 10, size=4)]
+    if touching:
+        rows, cols = np.flatnonzero(image.max(axis=1) > 30), np.flatnonzero(image.max(axis=0) > 30)
+        margins = [rows[0], 27 - rows[-1], cols[0], 27 - cols[-1]] if len(rows) else [0, 0, 0, 0]
+        for side in rng.choice(4, size=int(rng.integers(1, 3)), replace=False):
+            pads[side] = -int((margins[side] + rng.uniform(0, 1)) * scale)
+    top, bottom, left, right = pads
+    return 28 * scale + top + bottom, 28 * scale + left + right, (top, bottom, left, right)
+
+
+def condition_photo(image: np.ndarray, condition: str, rng: np.random.Generator) -> bytes:
+    """One test image as a photo with ``condition``, encoded as a photo would be (JPEG or WebP, some PNG)."""
+    scale = int(rng.integers(8, 17))
+    touching = condition == "touching-frame"
+    h, w, pad = _canvas(rng, scale, image, touching)
+    top, _, left, _ = pad
+    # Negative padding means the garment is cut by the frame: place it partly outside the canvas.
+    source = image
+    if top < 0 or left < 0:
+        big_top, big_left = max(0, -top), max(0, -left)
+        crop = np.asarray(Image.fromarray(image).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC))[big_top:, big_left:]
+        source = None
+    level = 255.0 if condition == "white" else float(rng.uniform(205, 240))
+    cast = np.array([1.0, 1.0, 1.0]) if condition == "white" else 1.0 + rng.uniform(-0.03, 0.03, size=3)
+    backdrop = np.ones((h, w, 3), np.float32) * np.clip(level * cast, 0, 255)
+    if source is not None:
+        photo, mask = _garment_on_backdrop(image, rng, backdrop, scale, (top, 0, left, 0))
+    else:
+        tint = rng.integers(40, 256, size=3).astype(np.float32) / 255.0
+        mask = np.zeros((h, w), np.float32)
+        t, l = max(0, top), max(0, left)
+        ch, cw = min(crop.shape[0], h - t), min(crop.shape[1], w - l)
+        mask[t : t + ch, l : l + cw] = crop[:ch, :cw] / 255.0
+        photo = backdrop * (1 - mask[..., None]) + backdrop * tint * 0.35 * mask[..., None]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if condition == "shadow":
+        offset = (int(rng.integers(2, 2 * scale)), int(rng.integers(2, 2 * scale)))
+        shadow = np.roll(np.roll(mask, offset[0], axis=0), offset[1], axis=1)
+        shadow = np.asarray(Image.fromarray((shadow * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius=1.5 * scale)), np.float32) / 255.0
+        darkening = float(rng.uniform(0.15, 0.3)) * shadow * (1 - mask)
+        photo = photo * (1 - darkening[..., None])
+    elif condition == "vignette":
+        r = np.hypot((yy - h / 2) / (h / 2), (xx - w / 2) / (w / 2)) / np.sqrt(2)
+        photo = photo * (1 - float(rng.uniform(0.15, 0.3)) * r**2)[..., None]
+    elif condition == "gradient":
+        angle = float(rng.uniform(0, 2 * np.pi))
+        ramp = (np.cos(angle) * xx / w + np.sin(angle) * yy / h)
+        ramp = (ramp - ramp.min()) / max(1e-6, np.ptp(ramp))
+        photo = photo * (1 - float(rng.uniform(0.15, 0.3)) * ramp)[..., None]
+    if condition != "white":
+        photo = photo + rng.normal(0, float(rng.uniform(2, 6)), size=photo.shape)  # sensor noise
+    picture = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8))
+    kind = rng.integers(3)
+    if kind == 0:
+        return encode(picture, "JPEG", quality=int(rng.integers(70, 92)))
+    if kind == 1:
+        return encode(picture, "WEBP", quality=int(rng.integers(60, 90)))
+    return encode(picture, "PNG")
