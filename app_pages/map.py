@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import resources, state
-from app_pages.panels import explain_missing_dataset, prepared_views, require_model, show_figure
+from app_pages.panels import require_model, require_views, show_figure
 from app_pages.picker import image_picker, open_in_explorer
 from fashion_viz import CLASS_NAMES
 from fashion_viz.explain.embedding import majority_label, place
@@ -19,13 +19,7 @@ st.caption(
     "pictures the model describes alike sit together. Ringed dots are misclassified; they gather where classes overlap. "
     "Your picture appears as a star, joined to its 10 nearest test pictures in the model's 128-number space."
 )
-data = resources.dataset()
-if data is None:
-    explain_missing_dataset("The map")
-    st.stop()
-views = prepared_views(loaded, "map")
-if views is None:
-    st.stop()
+data, views = require_views(loaded, "map", "The map")
 emap = views.embedding
 predictions = resources.current_test_predictions()
 index = resources.current_neighbour_index()

@@ -130,19 +130,20 @@ def unit_link(layer: str, unit: int, label: str | None = None) -> None:
     )
 
 
-def prepared_views(loaded: LoadedModel, need: str):
-    """The model's stored unit atlas and map when ``need`` ("atlas" or "map") is there; otherwise start
-    preparing them in the background (once per server and model), show its progress, and return None."""
-    views = resources.current_views(loaded)
-    if (views.atlas if need == "atlas" else views.embedding) is not None:
-        return views
+def require_views(loaded: LoadedModel, need: str, page: str):
+    """(dataset, views) for the Units and Map pages, or a message and ``st.stop()``: without the dataset,
+    or while the model's unit atlas / map (``need``: "atlas" or "map") is being prepared in the background
+    (started here once per server and model, with its progress shown)."""
     data = resources.dataset()
     if data is None:
-        explain_missing_dataset("Preparing this model's unit pictures and map")
-        return None
-    resources.preparation_jobs().start(loaded.path, data)
-    _preparation_progress(loaded.card.model_sha256)
-    return None
+        explain_missing_dataset(page)
+        st.stop()
+    views = resources.current_views(loaded)
+    if (views.atlas if need == "atlas" else views.embedding) is None:
+        resources.preparation_jobs().start(loaded.path, data)
+        _preparation_progress(loaded.card.model_sha256)
+        st.stop()
+    return data, views
 
 
 @st.fragment(run_every=1.0)

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import resources, state
-from app_pages.panels import explain_missing_dataset, prepared_views, require_model, show_figure
+from app_pages.panels import require_model, require_views, show_figure
 from app_pages.picker import open_in_explorer
 from fashion_viz import CLASS_NAMES
 from fashion_viz.activations import conv_kernels
@@ -59,13 +59,7 @@ step_on.button("", icon=":material/arrow_forward:", help="next unit", disabled=u
 st.query_params["layer"], st.query_params["unit"] = layer, str(unit)
 st.session_state[state.UNITS_FROM_URL] = (layer, str(unit))
 
-data = resources.dataset()
-if data is None:
-    explain_missing_dataset("The Units page")
-    st.stop()
-views = prepared_views(loaded, "atlas")
-if views is None:
-    st.stop()
+data, views = require_views(loaded, "atlas", "The Units page")
 atlas = views.atlas
 row = atlas.row(layer, unit)
 favourite = int(atlas.favourite[row])

@@ -62,12 +62,13 @@ class TerminalProgress:
 def cmd_train(args) -> int:
     from fashion_viz.data import load_fashion_mnist
     from fashion_viz.model import card_path, release_reservation, reserve_new_model_path, save_model, trained_models_dir
-    from fashion_viz.training import TrainConfig, train
+    from fashion_viz.training import SCHEDULES, TrainConfig, train
 
+    schedule = SCHEDULES[args.schedule]
     config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
+        epochs=args.epochs or schedule["epochs"],
+        batch_size=args.batch_size or schedule["batch_size"],
+        learning_rate=args.learning_rate or schedule["learning_rate"],
         seed=args.seed,
         train_limit=args.train_limit,
     )
@@ -472,9 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train the seed model on Fashion-MNIST and save it with its model card")
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    train.add_argument("--schedule", choices=("full", "fast"), default="full", help="full: the shipped model's (about 20 min here); fast: about 2.5 min, about 91 %% test accuracy")
+    train.add_argument("--epochs", type=int, default=None, help="overrides the schedule's")
+    train.add_argument("--batch-size", type=int, default=None, help="overrides the schedule's")
+    train.add_argument("--learning-rate", type=float, default=None, help="overrides the schedule's peak")
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
     train.add_argument("--out", help="model path (default: a new timestamped file in models/)")

@@ -284,6 +284,35 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def write_model_companion(path: Path, version: int, model_sha256: str, **arrays) -> None:
+    """Store arrays computed from one model file beside it (``.npz``, atomically), tied to that file's SHA-256."""
+    import io
+
+    buffer = io.BytesIO()
+    sha = np.frombuffer(bytes.fromhex(model_sha256 or "00" * 32), np.uint8)
+    np.savez_compressed(buffer, version=np.int32(version), model_sha256=sha, **arrays)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def read_model_companion(path: Path, version: int, model_sha256: str | None = None) -> dict | None:
+    """The arrays of a companion file (read-only, plus its ``model_sha256`` as hex), or None when it is
+    missing, unreadable, of another format version or computed from another model file."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as stored:
+            if int(stored["version"]) != version:
+                return None
+            values = {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    values["model_sha256"] = bytes(values["model_sha256"]).hex()
+    if model_sha256 is not None and values["model_sha256"] != model_sha256:
+        return None
+    for value in values.values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return values
+
+
 def reserve_new_model_path(folder: Path) -> Path:
     """A new, unique model file name in ``folder``, reserved on disk with ``O_EXCL``.
 

@@ -49,6 +49,16 @@ class TrainConfig:
     test_limit: int | None = None
 
 
+# Named schedules. "full" is the shipped model's (chosen on validation; 92.82 % on test, about 20 min
+# here). "fast" is for trying things out: 17 epochs at batch 128 and peak lr 3e-3, measured on this 2-core
+# machine at 156 s for the whole `train` process and 92.90 % validation / 91.15 % test accuracy (one run,
+# one look at the test set): it does not reach 92 % in 150 s, see the README.
+SCHEDULES = {
+    "full": dict(epochs=120, batch_size=64, learning_rate=1e-3),
+    "fast": dict(epochs=17, batch_size=128, learning_rate=3e-3),
+}
+
+
 @dataclass
 class EpochRecord:
     epoch: int

@@ -107,33 +107,27 @@ def embedding_figure(
     misclassified pictures ringed, and the chosen picture as a star joined to its 10 nearest."""
     xy, labels, predictions = np.asarray(xy), np.asarray(labels), np.asarray(predictions)
     shown = np.asarray(shown, bool)
-    traces = []
-    for k, name in enumerate(CLASS_NAMES):
-        idx = np.flatnonzero(shown & (labels == k))
-        traces.append(
-            dict(
-                type="scattergl",
-                mode="markers",
-                name=name,
-                x=np.round(xy[idx, 0], 3).tolist(),
-                y=np.round(xy[idx, 1], 3).tolist(),
-                customdata=np.stack([idx, predictions[idx]], axis=1).tolist(),
-                marker=dict(color=CLASS_COLOURS[k], size=4, opacity=0.75),
-                hovertemplate=f"test image #%{{customdata[0]}}<br>true: {name}<br>predicted class %{{customdata[1]}}<extra></extra>",
-            )
-        )
-    wrong = np.flatnonzero(shown & (labels != predictions))
-    traces.append(
-        dict(
+    def points(name: str, idx: np.ndarray, marker: dict, hover: str) -> dict:
+        return dict(
             type="scattergl",
             mode="markers",
-            name=MAP_TRACE_MISCLASSIFIED,
-            x=np.round(xy[wrong, 0], 3).tolist(),
-            y=np.round(xy[wrong, 1], 3).tolist(),
-            customdata=np.stack([wrong, predictions[wrong]], axis=1).tolist(),
-            marker=dict(symbol="circle-open", color=OUTLINE_COLOUR, size=7, line=dict(width=1)),
-            hovertemplate="test image #%{customdata[0]}: misclassified as class %{customdata[1]}<extra></extra>",
+            name=name,
+            x=np.round(xy[idx, 0], 3).tolist(),
+            y=np.round(xy[idx, 1], 3).tolist(),
+            customdata=np.stack([idx, predictions[idx]], axis=1).tolist(),
+            marker=marker,
+            hovertemplate=hover,
         )
+
+    traces = [
+        points(name, np.flatnonzero(shown & (labels == k)), dict(color=CLASS_COLOURS[k], size=4, opacity=0.75),
+               f"test image #%{{customdata[0]}}<br>true: {name}<br>predicted class %{{customdata[1]}}<extra></extra>")
+        for k, name in enumerate(CLASS_NAMES)
+    ]
+    traces.append(
+        points(MAP_TRACE_MISCLASSIFIED, np.flatnonzero(shown & (labels != predictions)),
+               dict(symbol="circle-open", color=OUTLINE_COLOUR, size=7, line=dict(width=1)),
+               "test image #%{customdata[0]}: misclassified as class %{customdata[1]}<extra></extra>")
     )
     if picture_xy is not None:
         if neighbours is not None and len(neighbours):

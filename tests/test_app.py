@@ -131,7 +131,7 @@ def test_train_page_offers_training_with_true_numbers(fmnist):
     text = " ".join(m.value for m in at.markdown)
     assert "2,000 held out for validation" in text and "5,000" not in text
     estimate = [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
-    assert "about 82 seconds" in estimate and "58,000 training images, 2,000 held out, batch 64" in estimate
+    assert "about 2 minutes" in estimate and "58,000 training images, 2,000 held out, batch 128" in estimate, "the fast schedule by default"
     at.select_slider[0].set_value(256).run()  # batch size: the estimate follows the widgets before training starts
     at.number_input[0].set_value(1).run()
     estimate = [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
@@ -291,7 +291,7 @@ def test_train_page_idle_starts_a_job(train_page):
     assert any("No training has run" in c.value for c in at.caption)
     assert not start_button(at).disabled
     start_button(at).click().run()
-    assert len(jobs.started) == 1 and jobs.started[0].epochs == 10
+    assert len(jobs.started) == 1 and jobs.started[0].epochs == 17
 
 
 def test_train_page_running_shows_progress_and_cancels(train_page):

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from fashion_viz.activations import ActivationExtractor  # noqa: E402
 from fashion_viz.model import list_model_files, load_checked_model  # noqa: E402
 from tools.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer, free_port  # noqa: E402
-from tools.stress_app import Photos, explore_session, explorer_upload_page, upload_and_read  # noqa: E402
+from tools.stress_app import Photos, explore_session, explorer_upload_page, start_short_training, upload_and_read  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
 CONFIG = ROOT / "deploy" / "nginx.conf"
@@ -104,16 +104,8 @@ async def load_through_nginx(browser, url, photos, sessions, seconds) -> dict:
 
 async def train_on_one_seen_on_the_other(browser, trainer_url: str, other_url: str, trained_dir: Path, photos) -> dict:
     """Train on one replica's Train page; the other replica lists the new model and answers with it."""
-    context = await browser.new_context(viewport={"width": 1300, "height": 900})
-    page = await context.new_page()
-    await page.goto(f"{trainer_url}/train")
-    await page.wait_for_selector("[data-test-script-state='notRunning']", timeout=60_000)
-    await page.get_by_label("Epochs", exact=True).and_(page.locator("input")).fill("1")
-    slider = page.get_by_role("slider", name="Training images")
-    await slider.focus()
-    await slider.press("Home")  # 5,000 images
-    await page.get_by_role("button", name="Start training").click()
     started = time.time()
+    context, page = await start_short_training(browser, trainer_url)
     await page.get_by_text("Training finished").wait_for(timeout=300_000)
     seconds = time.time() - started
     await context.close()

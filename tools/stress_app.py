@@ -148,13 +148,8 @@ async def soak_phase(browser, server, url, photos, uploads) -> dict:
     }
 
 
-async def train_while_exploring(browser, url, photos: Photos, trained_dir: Path, explorers: int, max_seconds: float = 240) -> dict:
-    """One session trains (1 epoch, 5,000 images) while others explore.
-
-    Every answer must be the old model's or the new model's (built from the file the
-    training saved); since the model choice is per session, the explorers should all
-    get the old model's answer, and ``train_explore_new_model_answers`` counts any that did not.
-    """
+async def start_short_training(browser, url: str):
+    """Open the Train page in a new browser context and start 1 epoch on 5,000 images: (context, page)."""
     context = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await context.new_page()
     await page.goto(f"{url}/train")
@@ -164,6 +159,17 @@ async def train_while_exploring(browser, url, photos: Photos, trained_dir: Path,
     await slider.focus()
     await slider.press("Home")  # 5,000 images
     await page.get_by_role("button", name="Start training").click()
+    return context, page
+
+
+async def train_while_exploring(browser, url, photos: Photos, trained_dir: Path, explorers: int, max_seconds: float = 240) -> dict:
+    """One session trains (1 epoch, 5,000 images) while others explore.
+
+    Every answer must be the old model's or the new model's (built from the file the
+    training saved); since the model choice is per session, the explorers should all
+    get the old model's answer, and ``train_explore_new_model_answers`` counts any that did not.
+    """
+    context, page = await start_short_training(browser, url)
     stats = {"predictions": 0, "errors": [], "mismatches": []}
     started = time.time()
 

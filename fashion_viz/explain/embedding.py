@@ -16,14 +16,13 @@ exactly the ones shown as "the model thinks your photo looks like these".
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fashion_viz.model import model_input
+from fashion_viz.model import model_input, read_model_companion, write_model_companion
 
 NEIGHBOURS = 10
 METHODS = ("tsne", "pca")
@@ -134,35 +133,15 @@ def majority_label(labels: np.ndarray) -> int:
 
 
 def save_map(emap: EmbeddingMap, path: Path) -> None:
-    from fashion_viz.model import atomic_write_bytes
-
-    buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer,
-        version=np.int32(EMBEDDING_VERSION),
-        model_sha256=np.frombuffer(bytes.fromhex(emap.model_sha256 or "00" * 32), np.uint8),
-        method=np.array(emap.method),
-        xy=emap.xy.astype(np.float32),
-        seconds=np.float32(emap.seconds),
-    )
-    atomic_write_bytes(Path(path), buffer.getvalue())
+    write_model_companion(path, EMBEDDING_VERSION, emap.model_sha256, method=np.array(emap.method), xy=emap.xy.astype(np.float32), seconds=np.float32(emap.seconds))
 
 
 def load_map(path: Path, model_sha256: str | None = None) -> EmbeddingMap | None:
     """The stored map, or None when missing, unreadable, of another version or of another model file."""
-    try:
-        with np.load(Path(path), allow_pickle=False) as stored:
-            if int(stored["version"]) != EMBEDDING_VERSION:
-                return None
-            sha = bytes(stored["model_sha256"]).hex()
-            if model_sha256 is not None and sha != model_sha256:
-                return None
-            xy = stored["xy"]
-            method, seconds = str(stored["method"]), float(stored["seconds"])
-    except (OSError, ValueError, KeyError, EOFError):
+    values = read_model_companion(path, EMBEDDING_VERSION, model_sha256)
+    if values is None:
         return None
-    xy.flags.writeable = False
-    return EmbeddingMap(sha, method, xy, seconds)
+    return EmbeddingMap(values["model_sha256"], str(values["method"]), values["xy"], float(values["seconds"]))
 
 
 def placement_checks(index: NeighbourIndex, emap: EmbeddingMap, labels: np.ndarray, predictions: np.ndarray, sample: np.ndarray) -> dict:

@@ -21,7 +21,6 @@ the centre position of the map, not the channel mean.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
@@ -29,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from fashion_viz import CLASS_NAMES, IMAGE_SIZE
-from fashion_viz.model import model_input
+from fashion_viz.model import model_input, read_model_companion, write_model_companion
 
 UNIT_LAYERS = ("conv1", "conv2", "dense1", "predictions")
 LAYER_TITLES = {"conv1": "conv1 channel", "conv2": "conv2 channel", "dense1": "dense1 unit", "predictions": "class"}
@@ -157,47 +156,22 @@ def unit_atlas_path(model_path: Path) -> Path:
     return Path(model_path).with_suffix(".units.npz")
 
 
-def _sha_code(sha: str) -> np.ndarray:
-    return np.frombuffer(bytes.fromhex(sha or "00" * 32), np.uint8)
-
-
 def save_atlas(atlas: UnitAtlas, path: Path) -> None:
     """Write the atlas atomically (a reader sees the old file or the new one, never half)."""
-    from fashion_viz.model import atomic_write_bytes
-
-    import io
-
     arrays = {f.name: getattr(atlas, f.name) for f in fields(atlas) if isinstance(getattr(atlas, f.name), np.ndarray)}
-    buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer,
-        version=np.int32(ATLAS_VERSION),
-        model_sha256=_sha_code(atlas.model_sha256),
-        sizes=np.array([atlas.sizes[n] for n in UNIT_LAYERS], np.int32),
-        steps=np.int32(atlas.steps),
-        seconds=np.float32(atlas.seconds),
-        **arrays,
-    )
-    atomic_write_bytes(Path(path), buffer.getvalue())
+    sizes = np.array([atlas.sizes[n] for n in UNIT_LAYERS], np.int32)
+    write_model_companion(path, ATLAS_VERSION, atlas.model_sha256, sizes=sizes, steps=np.int32(atlas.steps), seconds=np.float32(atlas.seconds), **arrays)
 
 
 def load_atlas(path: Path, model_sha256: str | None = None) -> UnitAtlas | None:
     """The stored atlas, or None when it is missing, unreadable, of another version or of another model file."""
-    try:
-        with np.load(Path(path), allow_pickle=False) as stored:
-            if int(stored["version"]) != ATLAS_VERSION:
-                return None
-            sha = bytes(stored["model_sha256"]).hex()
-            if model_sha256 is not None and sha != model_sha256:
-                return None
-            values = {name: stored[name] for name in stored.files}
-    except (OSError, ValueError, KeyError, EOFError):
+    values = read_model_companion(path, ATLAS_VERSION, model_sha256)
+    if values is None:
         return None
-    arrays = {f.name: values[f.name] for f in fields(UnitAtlas) if f.name in values and f.name not in ("model_sha256", "sizes", "steps", "seconds")}
-    for array in arrays.values():
-        array.flags.writeable = False
+    scalars = ("model_sha256", "sizes", "steps", "seconds")
+    arrays = {f.name: values[f.name] for f in fields(UnitAtlas) if f.name in values and f.name not in scalars}
     return UnitAtlas(
-        model_sha256=sha,
+        model_sha256=values["model_sha256"],
         sizes=dict(zip(UNIT_LAYERS, (int(s) for s in values["sizes"]))),
         steps=int(values["steps"]),
         seconds=float(values["seconds"]),
@@ -487,11 +461,6 @@ def build_atlas(model, images: np.ndarray, labels: np.ndarray, model_sha256: str
         steps=steps,
         seconds=time.perf_counter() - started,
     )
-
-
-def atlas_digest(atlas: UnitAtlas) -> str:
-    """A short digest of the visualisations (reruns from the same seed give the same one)."""
-    return hashlib.sha256(atlas.act_max.tobytes()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------- checks (tests and bench)
