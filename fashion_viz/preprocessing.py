@@ -186,13 +186,16 @@ def border_band(shape: tuple[int, int], share: float = 0.03) -> np.ndarray:
     return band
 
 
-def background_surface(gray: np.ndarray) -> np.ndarray:
+def background_surface(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A smooth model of the backdrop's brightness over the whole picture.
 
     A quadratic surface fitted to the outer band by least squares, refitted twice
     without the pixels that sit far from it (a garment touching the edge, a
     shadow reaching it), so lighting gradients and vignettes are followed and a
     garment on the border is not taken for backdrop.
+
+    Returns:
+        The surface (same shape as ``gray``) and a mask of the band pixels it was fitted to (the backdrop).
     """
     h, w = gray.shape
     band = border_band(gray.shape)
@@ -211,7 +214,10 @@ def background_surface(gray: np.ndarray) -> np.ndarray:
             break
     gy, gx = np.mgrid[0:h, 0:w]
     gy, gx = gy / max(1, h - 1) - 0.5, gx / max(1, w - 1) - 0.5
-    return (coef[0] + coef[1] * gx + coef[2] * gy + coef[3] * gx * gx + coef[4] * gy * gy + coef[5] * gx * gy).astype(np.float32)
+    surface = (coef[0] + coef[1] * gx + coef[2] * gy + coef[3] * gx * gx + coef[4] * gy * gy + coef[5] * gx * gy).astype(np.float32)
+    backdrop = np.zeros((h, w), bool)
+    backdrop[ys[keep], xs[keep]] = True
+    return surface, backdrop
 
 
 def remove_background(gray: np.ndarray, light_backdrop: bool) -> np.ndarray:
@@ -223,13 +229,14 @@ def remove_background(gray: np.ndarray, light_backdrop: bool) -> np.ndarray:
     so an off-white noisy backdrop comes out black as in Fashion-MNIST, then the ink is scaled so its
     strongest pixel is 255, keeping the garment's own grey levels relative to each other.
     """
-    surface = background_surface(gray)
+    surface, backdrop = background_surface(gray)
     if light_backdrop:
         ink = 1.0 - gray / np.maximum(surface, 1.0)
     else:
         ink = (gray - surface) / np.maximum(255.0 - surface, 1.0)
     ink = np.clip(ink, 0.0, 1.0)
-    edge = ink[border_band(gray.shape)]
+    # the band's backdrop pixels only: a garment touching the edge is not the backdrop's noise
+    edge = ink[backdrop] if backdrop.sum() >= 12 else ink[border_band(gray.shape)]
     noise = 1.4826 * float(np.median(np.abs(edge - np.median(edge))))
     ink = np.clip(ink - (float(np.median(edge)) + NOISE_FLOOR_SIGMAS * noise + 0.01), 0.0, None)
     top = float(ink.max())
