@@ -72,7 +72,9 @@ with chart:
 if placed is not None:
     st.markdown("#### The model thinks your picture looks like these")
     neighbour_labels = data.y_test[placed.neighbours]
-    st.image(exemplar_grid(data.x_test[placed.neighbours], columns=10, factor=3), width="stretch")
+    yours, theirs = st.columns([1, 10], vertical_alignment="center")
+    yours.image(upscale(chosen.image, 3), caption="yours", width="stretch")
+    theirs.image(exemplar_grid(data.x_test[placed.neighbours], columns=10, factor=3), width="stretch")
     st.caption(" · ".join(f"#{int(i)} {CLASS_NAMES[int(data.y_test[i])]}" for i in placed.neighbours))
     common = majority_label(neighbour_labels)
     predicted = int(extractor.probabilities(chosen.image)[0].argmax())

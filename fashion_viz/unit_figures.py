@@ -135,15 +135,16 @@ def embedding_figure(
             for j in neighbours:
                 lines_x += [float(picture_xy[0]), float(xy[j, 0]), None]
                 lines_y += [float(picture_xy[1]), float(xy[j, 1]), None]
-            traces.append(dict(type="scatter", mode="lines", name=MAP_TRACE_NEIGHBOURS, x=lines_x, y=lines_y, line=dict(color="#000000", width=1), hoverinfo="skip"))
+            # WebGL traces are drawn above SVG ones: the marks on top must be WebGL too.
+            traces.append(dict(type="scattergl", mode="lines", name=MAP_TRACE_NEIGHBOURS, x=lines_x, y=lines_y, line=dict(color="#000000", width=1), hoverinfo="skip"))
         traces.append(
             dict(
-                type="scatter",
+                type="scattergl",
                 mode="markers",
                 name=MAP_TRACE_PICTURE,
                 x=[float(picture_xy[0])],
                 y=[float(picture_xy[1])],
-                marker=dict(symbol="star", size=20, color=HIGHLIGHT_COLOUR, line=dict(color="#000000", width=1.5)),
+                marker=dict(symbol="star", size=22, color=HIGHLIGHT_COLOUR, line=dict(color="#000000", width=1.5)),
                 hovertemplate="your picture<extra></extra>",
             )
         )

@@ -559,6 +559,7 @@ def test_map_page_places_the_picture_among_its_neighbours(fmnist, shipped):
     features = dense1_features(shipped.model, fmnist.x_test)
     expected = place(NeighbourIndex(features), emap.xy, features[chosen], exclude=np.array([chosen]))[0]
     star = traces[MAP_TRACE_PICTURE]
+    assert star.type == "scattergl", "WebGL points are drawn above SVG traces: an SVG star would be hidden under them"
     assert (star.x[0], star.y[0]) == pytest.approx(tuple(expected.xy), abs=1e-3)
     captions = [c.value for c in at.caption]
     assert any(all(f"#{i} " in c for i in expected.neighbours) for c in captions)
