@@ -50,7 +50,8 @@ elif show == SHOW[2]:
 
 placed = None
 if chosen is not None:
-    vector = extractor(chosen.image).layer("dense1").values
+    activations = extractor(chosen.image)
+    vector = activations.layer("dense1").values
     exclude = None if chosen.test_index is None else np.array([chosen.test_index])  # a test picture is not its own neighbour
     placed = place(index, emap.xy, vector, exclude=exclude)[0]
 
@@ -77,7 +78,7 @@ if placed is not None:
     theirs.image(exemplar_grid(data.x_test[placed.neighbours], columns=10, factor=3), width="stretch")
     st.caption(" · ".join(f"#{int(i)} {CLASS_NAMES[int(data.y_test[i])]}" for i in placed.neighbours))
     common = majority_label(neighbour_labels)
-    predicted = int(extractor.probabilities(chosen.image)[0].argmax())
+    predicted = activations.predicted_class
     agree = "agrees with" if common == predicted else "differs from"
     st.markdown(
         f"{int((neighbour_labels == common).sum())} of its 10 nearest test pictures are **{CLASS_NAMES[common]}**; "

@@ -9,14 +9,14 @@ from app_pages.picker import open_in_explorer
 from fashion_viz import CLASS_NAMES
 from fashion_viz.activations import conv_kernels
 from fashion_viz.explain.arithmetic import receptive_field
-from fashion_viz.explain.units import UNIT_LAYERS, UnitError, unit_name, unit_row
+from fashion_viz.explain.units import UNIT_LAYERS, UnitError, unit_name, unit_row, unit_sizes
 from fashion_viz.figures import kernel_mosaic
 from fashion_viz.unit_figures import class_bars, exemplar_grid, feeder_bars, upscale
 
 LAYER_LABELS = {"conv1": "conv1 · 32", "conv2": "conv2 · 64", "dense1": "dense1 · 128", "predictions": "classes · 10"}
 
 loaded = require_model()
-sizes = {name: int(loaded.model.get_layer(name).output.shape[-1]) for name in UNIT_LAYERS}
+sizes = unit_sizes(loaded.model)
 
 # ?layer=conv2&unit=17 (from a link elsewhere in the app) is applied once; later choices are the person's.
 from_url = (st.query_params.get("layer"), st.query_params.get("unit"))

@@ -387,14 +387,13 @@ def cmd_precompute(args) -> int:
 
 def cmd_visualize(args) -> int:
     from fashion_viz.data import load_fashion_mnist
-    from fashion_viz.explain.units import UnitError, unit_row
+    from fashion_viz.explain.units import UnitError, unit_row, unit_sizes
     from fashion_viz.model import load_checked_model
     from fashion_viz.preprocessing import png_bytes
 
     loaded = load_checked_model(Path(args.model))
-    sizes = {name: int(loaded.model.get_layer(name).output.shape[-1]) for name in ("conv1", "conv2", "dense1", "predictions")}
     try:
-        row = unit_row(sizes, args.layer, args.unit)
+        row = unit_row(unit_sizes(loaded.model), args.layer, args.unit)
     except UnitError as exc:
         raise UsageError(str(exc)) from None
     atlas = stored_or_prepared_views(loaded, load_fashion_mnist(), need_map=False).atlas

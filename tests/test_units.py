@@ -54,7 +54,7 @@ def test_unit_forward_matches_the_keras_model(shipped, extractor, forward, fmnis
     np.testing.assert_allclose(probabilities, layers[-1], atol=1e-5)
 
 
-def test_exemplars_are_the_strongest_and_weakest_of_the_favourite_class(small_atlas, extractor):
+def test_exemplars_are_the_strongest_and_weakest_of_the_favourite_class(small_atlas):
     from fashion_viz.activations import ActivationExtractor
     from fashion_viz.explain.units import layer_offsets
 

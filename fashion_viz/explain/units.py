@@ -64,6 +64,15 @@ class UnitError(ValueError):
     """A layer or unit number that the model does not have; the message lists the valid ones."""
 
 
+def unit_sizes(model) -> dict[str, int]:
+    """How many units each of ``UNIT_LAYERS`` has in this model (its output's last dimension)."""
+    names = [layer.name for layer in model.layers]
+    missing = [n for n in UNIT_LAYERS if n not in names]
+    if missing:
+        raise UnitError(f"the model has no layer {', '.join(missing)}; units need the seed architecture")
+    return {name: int(model.get_layer(name).output.shape[-1]) for name in UNIT_LAYERS}
+
+
 class UnitForward:
     """The model's forward pass written out over its weights, returning every unit's pre-activation.
 
@@ -75,12 +84,8 @@ class UnitForward:
     def __init__(self, model):
         import tensorflow as tf
 
-        names = [layer.name for layer in model.layers]
-        missing = [n for n in UNIT_LAYERS if n not in names]
-        if missing:
-            raise UnitError(f"the model has no layer {', '.join(missing)}; units need the seed architecture")
+        self.sizes = unit_sizes(model)
         self.weights = {name: [tf.constant(np.asarray(w, np.float32)) for w in model.get_layer(name).get_weights()] for name in UNIT_LAYERS}
-        self.sizes = {name: int(model.get_layer(name).output.shape[-1]) for name in UNIT_LAYERS}
         self.pool_size = tuple(model.get_layer("pool1").pool_size)
 
     def __call__(self, x):
