@@ -28,6 +28,13 @@ WORKING_SIDE = 1024  # photos are shrunk to this before background removal and t
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 BUSY_SPREAD = 25.0  # robust spread of the border (grey levels) above which the background counts as busy
 TOUCHING_SHARE = 0.01  # share of border pixels on the garment above which it touches the edge
+# What counts as garment when trimming (see garment_evidence): ink of at least this share of the garment's
+# peak, or an edge at least this steep (ink levels 0-255 per garment pixel). A soft cast shadow (at most about
+# 30 % darker than the backdrop, blurred over a few garment pixels) is neither. Chosen on photos made from
+# training images (600 per condition): shadow 89.2 -> 93.7 %, gradient 93.3 -> 94.5 %; white, off-white,
+# vignette and touching the frame within noise. The strength rule alone (no edge rule) cut faint sandal straps.
+TRIM_SHARE_OF_PEAK = 0.2
+TRIM_EDGE_SLOPE = 40.0
 NOISE_FLOOR_SIGMAS = 3.0  # the backdrop's noise subtracted from the ink, in robust standard deviations
 
 LOW_CONTRAST = "The picture has very little contrast, so the garment is hard to separate from the background."
@@ -255,6 +262,27 @@ def speckle_free(foreground: np.ndarray) -> np.ndarray:
     return (box / 25.0).astype(np.float32)
 
 
+def garment_evidence(smooth: np.ndarray, noise_threshold: float) -> np.ndarray:
+    """1 where a (speckle-free) foreground pixel counts as garment when finding its bounds, else 0.
+
+    A pixel counts when it stands above the backdrop's noise and is either strong (at least
+    ``TRIM_SHARE_OF_PEAK`` of the garment's peak ink) or on a steep edge (``TRIM_EDGE_SLOPE`` ink levels per
+    garment pixel). A soft cast shadow is neither: it is faint and changes slowly, so it no longer widens the
+    box and pushes the garment off-centre, while a faint strap or hem still counts by its edge.
+    """
+    peak = float(np.percentile(smooth, 99.5))
+    above = smooth > noise_threshold
+    if not above.any() or peak <= 0:
+        return above.astype(np.float32)
+    rows, cols = np.flatnonzero(above.any(axis=1)), np.flatnonzero(above.any(axis=0))
+    scale = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) / IMAGE_SIZE  # working pixels per garment pixel
+    gy, gx = np.gradient(smooth)
+    slope = np.hypot(gy, gx) * scale
+    strong = smooth > TRIM_SHARE_OF_PEAK * peak
+    steep = slope > TRIM_EDGE_SLOPE
+    return (above & (strong | steep)).astype(np.float32)
+
+
 def border_pixels(array: np.ndarray) -> np.ndarray:
     """The outermost ring of pixels, where the background shows."""
     return np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
@@ -375,7 +403,8 @@ def prepare_image(image: Image.Image, source_format: str = "") -> PreparedImage:
         warn.append(BUSY_BACKGROUND)
     elif border.touching > TOUCHING_SHARE:
         warn.append(TOUCHES_EDGE)
-    box = trim_box(speckle_free(foreground), border.threshold)
+    smooth = speckle_free(foreground)
+    box = trim_box(garment_evidence(smooth, border.threshold), 0.5)
     if box is None:
         warn.append(NOTHING_STANDS_OUT)
         crop = foreground

@@ -75,3 +75,25 @@ def test_size_limits_are_checked_from_the_header():
     huge = encode(Image.new("1", (13_000, 100)), "PNG")
     with pytest.raises(ImageInputError, match="12,000"):
         prepare_upload(huge)
+
+
+def _box(picture: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.flatnonzero((picture > 30).any(axis=1)), np.flatnonzero((picture > 30).any(axis=0))
+    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+
+
+@pytest.mark.parametrize("index", [0, 45, 88])  # T-shirt, dress, sandal
+def test_a_soft_cast_shadow_neither_widens_nor_shifts_the_garment(index, sample):
+    """A garment casting a soft shadow down and to the right (30 % darker, blurred over 1.5 garment pixels)
+    comes out where and as large as without the shadow; the old trim took the shadow for garment."""
+    from PIL import ImageFilter
+
+    photo = np.asarray(catalogue_photo(sample.images[index]), np.float32)
+    ink = 1.0 - photo.mean(axis=2) / 255.0
+    shadow = np.roll(ink, (15, 15), axis=(0, 1))
+    shadow = np.asarray(Image.fromarray((shadow * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(15)), np.float32) / 255.0
+    shadowed = photo * (1 - 0.3 * shadow * (1 - ink))[..., None]
+    plain = prepare_upload(encode(Image.fromarray(photo.astype(np.uint8)), "PNG")).image
+    with_shadow = prepare_upload(encode(Image.fromarray(np.clip(shadowed, 0, 255).astype(np.uint8)), "PNG")).image
+    assert all(abs(a - b) <= 1 for a, b in zip(_box(plain), _box(with_shadow))), (_box(plain), _box(with_shadow))
+    assert np.abs(plain.astype(float) - with_shadow).mean() < 20
