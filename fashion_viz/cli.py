@@ -472,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train the seed model on Fashion-MNIST and save it with its model card")
-    train.add_argument("--schedule", choices=("full", "fast"), default="full", help="full: the shipped model's (about 20 min here); fast: about 2.5 min, about 91 %% test accuracy")
+    train.add_argument("--schedule", choices=("full", "fast"), default="full", help="full: the shipped model's (about 20 min here); fast: 22 epochs, about 2.5-3.5 min here, about 91.5 %% test accuracy")
     train.add_argument("--epochs", type=int, default=None, help="overrides the schedule's")
     train.add_argument("--batch-size", type=int, default=None, help="overrides the schedule's")
     train.add_argument("--learning-rate", type=float, default=None, help="overrides the schedule's peak")

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from fashion_viz import CLASS_NAMES
 from fashion_viz.model import LAYER_NAMES
+from fashion_viz.training import SCHEDULES
 from fashion_viz.preprocessing import png_bytes
 
 APP = str(ROOT / "app.py")
@@ -131,7 +132,7 @@ def test_train_page_offers_training_with_true_numbers(fmnist):
     text = " ".join(m.value for m in at.markdown)
     assert "2,000 held out for validation" in text and "5,000" not in text
     estimate = [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
-    assert "about 2 minutes" in estimate and "58,000 training images, 2,000 held out, batch 128" in estimate, "the fast schedule by default"
+    assert "about 3 minutes" in estimate and "58,000 training images, 2,000 held out, batch 256" in estimate, "the fast schedule by default"
     at.select_slider[0].set_value(256).run()  # batch size: the estimate follows the widgets before training starts
     at.number_input[0].set_value(1).run()
     estimate = [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
@@ -291,7 +292,9 @@ def test_train_page_idle_starts_a_job(train_page):
     assert any("No training has run" in c.value for c in at.caption)
     assert not start_button(at).disabled
     start_button(at).click().run()
-    assert len(jobs.started) == 1 and jobs.started[0].epochs == 17
+    fast = SCHEDULES["fast"]
+    started = jobs.started[0] if len(jobs.started) == 1 else None
+    assert started and (started.epochs, started.batch_size, started.learning_rate) == (fast["epochs"], fast["batch_size"], fast["learning_rate"])
 
 
 def test_train_page_running_shows_progress_and_cancels(train_page):
