@@ -35,6 +35,9 @@ TOUCHING_SHARE = 0.01  # share of border pixels on the garment above which it to
 # vignette and touching the frame within noise. The strength rule alone (no edge rule) cut faint sandal straps.
 TRIM_SHARE_OF_PEAK = 0.2
 TRIM_EDGE_SLOPE = 40.0
+# Backdrop added where the frame cuts the garment, in garment pixels (pad_where_cut). Chosen on photos made from
+# training images: touching the frame 93.8 -> 94.8 % (0.5 and 1.0 alike; white photos, which never touch, unchanged).
+FRAME_CUT_PAD = 0.5
 NOISE_FLOOR_SIGMAS = 3.0  # the backdrop's noise subtracted from the ink, in robust standard deviations
 
 LOW_CONTRAST = "The picture has very little contrast, so the garment is hard to separate from the background."
@@ -328,6 +331,17 @@ def trim_box(foreground: np.ndarray, threshold: float | None = None) -> tuple[in
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
+def pad_where_cut(crop: np.ndarray, box: tuple[int, int, int, int], shape: tuple[int, int]) -> np.ndarray:
+    """The trimmed garment with ``FRAME_CUT_PAD`` garment pixels of backdrop added on each side where its box
+    reaches the photo's edge: there the frame cut the garment, which goes on beyond it, while a Fashion-MNIST
+    garment ends inside its box. Without it the cut garment is stretched to fill the 28 px."""
+    top, bottom, left, right = box
+    h, w = shape
+    pad = int(round(FRAME_CUT_PAD * max(bottom - top, right - left) / IMAGE_SIZE))
+    sides = ((pad if top == 0 else 0, pad if bottom == h else 0), (pad if left == 0 else 0, pad if right == w else 0))
+    return np.pad(crop, sides) if pad and any(any(side) for side in sides) else crop
+
+
 def fit_to_canvas(crop: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
     """Resize so the longest side is ``size``, sharpen lightly, centre on a black square."""
     h, w = crop.shape
@@ -411,6 +425,7 @@ def prepare_image(image: Image.Image, source_format: str = "") -> PreparedImage:
     else:
         top, bottom, left, right = box
         crop = foreground[top:bottom, left:right]
+        crop = pad_where_cut(crop, box, foreground.shape)
     stages.append(("trimmed", crop.astype(np.uint8)))
     final = fit_to_canvas(crop)
     stages.append(("28x28 model input", final))
