@@ -14,7 +14,19 @@ st.markdown(
 )
 
 loaded, error = resources.current_model()
+# The layout is laid out top to bottom first and the quick-classify chart filled first: Streamlit sends
+# elements in the order they are filled, and a new visitor's browser starts loading Plotly only when a chart
+# arrives, so the chart coming before the status and the links paints it sooner.
 status, links = st.columns([3, 2])
+if loaded is not None:
+    st.subheader("Quick classify")
+    pick, picture, chart = st.columns([2, 1, 3])
+    with pick:
+        chosen = image_picker("home", sources=(GALLERY, UPLOAD), full=False)
+    if chosen is not None:
+        activations = resources.current_extractor()(chosen.image)
+        prediction_panel(chosen, activations.probabilities, picture, chart, "home", "What the model sees")
+        st.page_link(state.PAGES["explorer"], label="Open this picture in the Explorer", icon=":material/arrow_forward:")
 with status:
     if loaded is None:
         st.error(f"The model could not be loaded. {error}")
@@ -34,6 +46,7 @@ with status:
             f"{card.epochs_run} epochs in {card.training_seconds:.0f} s · "
             f"data: {'full Fashion-MNIST on this server' if resources.dataset_on_disk() else 'embedded sample only'}"
         )
+
 with links:
     st.markdown("**Where to go**")
     st.page_link(state.PAGES["explorer"], label="Explorer: step through the layers with one picture", icon=":material/layers:")
@@ -43,13 +56,3 @@ with links:
     st.page_link(state.PAGES["map"], label="Map: where a picture sits among all the others", icon=":material/scatter_plot:")
     st.page_link(state.PAGES["evaluate"], label="Evaluate: where the model goes wrong", icon=":material/analytics:")
     st.page_link(state.PAGES["train"], label="Train: train your own copy and watch it learn", icon=":material/model_training:")
-
-if loaded is not None:
-    st.subheader("Quick classify")
-    pick, picture, chart = st.columns([2, 1, 3])
-    with pick:
-        chosen = image_picker("home", sources=(GALLERY, UPLOAD), full=False)
-    if chosen is not None:
-        activations = resources.current_extractor()(chosen.image)
-        prediction_panel(chosen, activations.probabilities, picture, chart, "home", "What the model sees")
-        st.page_link(state.PAGES["explorer"], label="Open this picture in the Explorer", icon=":material/arrow_forward:")
