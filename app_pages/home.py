@@ -14,9 +14,9 @@ st.markdown(
 )
 
 loaded, error = resources.current_model()
-# The layout is laid out top to bottom first and the quick-classify chart filled first: Streamlit sends
+# The status and links columns are placed first but filled after the quick-classify chart: Streamlit sends
 # elements in the order they are filled, and a new visitor's browser starts loading Plotly only when a chart
-# arrives, so the chart coming before the status and the links paints it sooner.
+# arrives, so sending the chart before the status and the links paints it sooner.
 status, links = st.columns([3, 2])
 if loaded is not None:
     st.subheader("Quick classify")
@@ -46,7 +46,6 @@ with status:
             f"{card.epochs_run} epochs in {card.training_seconds:.0f} s · "
             f"data: {'full Fashion-MNIST on this server' if resources.dataset_on_disk() else 'embedded sample only'}"
         )
-
 with links:
     st.markdown("**Where to go**")
     st.page_link(state.PAGES["explorer"], label="Explorer: step through the layers with one picture", icon=":material/layers:")

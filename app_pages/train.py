@@ -29,7 +29,7 @@ running = jobs.snapshot().running
 with st.container(border=True):
     # Plain widgets, not a form: the time estimate follows every change before training starts.
     a, b, c, d = st.columns(4)
-    # Starts at the fast schedule (about 2.5 min here; see the README); the shipped model used the full one.
+    # Starts at the fast schedule (about 2.5-3.5 min here; see the README); the shipped model used the full one.
     fast, full = SCHEDULES["fast"], SCHEDULES["full"]
     full_text = f"{full['epochs']} epochs, batch {full['batch_size']}, peak lr {full['learning_rate']:g}"
     epochs = a.number_input("Epochs", min_value=1, max_value=150, value=fast["epochs"], help=f"Starts at the fast schedule; the shipped model used the full one: {full_text}.")
