@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import resources, state
-from app_pages.panels import prediction_panel, require_model, show_figure, unit_link
+from app_pages.panels import customdata_values, prediction_panel, require_model, show_figure, unit_link
 from app_pages.arithmetic_panel import arithmetic_panel, spatial_position
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
@@ -167,7 +167,7 @@ def layer_view(chosen, activations) -> None:
                 points = st.session_state["explorer_detail_map"].selection.points
                 pixels = [p for p in points if p.get("curve_number") == 1]  # figures.PIXEL_TRACE
                 if pixels:
-                    st.session_state[state.CALC_ROW], st.session_state[state.CALC_COL] = (int(v) for v in pixels[0]["customdata"][:2])
+                    st.session_state[state.CALC_ROW], st.session_state[state.CALC_COL] = (int(v) for v in customdata_values(pixels[0])[:2])
 
             show_figure(
                 single_map_figure(values, f"{info.name} channel {channel} (max {values.max():.2f}): click a pixel", height=320, mark=mark, clickable=True),

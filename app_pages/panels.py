@@ -21,6 +21,15 @@ def show_figure(fig, key: str, **kwargs):
     return st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False}, **kwargs)
 
 
+def customdata_values(point: dict) -> list:
+    """A clicked point's customdata as a list. The browser sends a row of a NumPy customdata array as an
+    object ``{"0": a, "1": b, ...}`` (a row of a Python list comes as a list), so slicing it failed."""
+    data = point.get("customdata")
+    if isinstance(data, dict):
+        return [data[k] for k in sorted(data, key=int)]
+    return list(data) if isinstance(data, (list, tuple)) else [data]
+
+
 def require_model() -> LoadedModel:
     """The session's checked model, or an explanation with a way to the Train page, then stop."""
     loaded, error = resources.current_model()

@@ -209,9 +209,9 @@ def feature_map_mosaic(
 def single_map_figure(feature_map: np.ndarray, title: str, height: int = 300, mark: tuple[int, int] | None = None, clickable: bool = False) -> go.Figure:
     """One channel shown large, with its value on hover.
 
-    ``clickable`` puts a transparent marker on every pixel (trace ``PIXEL_TRACE``,
-    customdata ``[row, column]``) so a click selects that position; ``mark``
-    outlines one position.
+    ``clickable`` adds a transparent marker trace over every pixel (trace ``PIXEL_TRACE``,
+    customdata ``[row, column, value]``, only one marker drawn) so a click selects that position;
+    ``mark`` outlines one position.
     """
     feature_map = np.asarray(feature_map, dtype=np.float32)
     heat = dict(
@@ -235,7 +235,9 @@ def single_map_figure(feature_map: np.ndarray, title: str, height: int = 300, ma
                 x=cols,
                 y=rows,
                 customdata=np.stack([rows, cols, feature_map.ravel()], axis=1),
-                marker=dict(symbol="square", size=max(6, int(height / (h + 4))), color="rgba(0,0,0,0)"),
+                # maxdisplayed=1: Plotly hovers and click-selects from the data, not from drawn markers, so one
+                # drawn marker keeps every pixel clickable; drawing all 676 of conv1 cost the browser ~50 ms a redraw.
+                marker=dict(symbol="square", size=max(6, int(height / (h + 4))), color="rgba(0,0,0,0)", maxdisplayed=1),
                 hovertemplate="row %{customdata[0]}, column %{customdata[1]}: %{customdata[2]:.3f}<br>click: how was it computed?<extra></extra>",
                 showlegend=False,
             )

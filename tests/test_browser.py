@@ -172,6 +172,37 @@ def test_click_a_feature_map_to_see_it_large(page, app_url):
     no_exceptions(page)
 
 
+def test_click_a_pixel_of_the_large_map_to_see_its_arithmetic(page, app_url):
+    """Every pixel of the large map is clickable (one marker drawn, the rest hit-tested from the data):
+    clicking two different pixels sets the arithmetic panel's row and column to each in turn. (The browser
+    sends the clicked pixel's customdata as an object, not a list: reading it as a list broke the click.)"""
+    import re
+
+    page.goto(f"{app_url}/explorer")
+    settle(page)
+    wait_for_title(page, "conv1 channel")
+    large = page.locator("[data-testid='stPlotlyChart']").filter(has_text="click a pixel").first
+    large.scroll_into_view_if_needed()
+    area = large.locator(".nsewdrag").first.bounding_box()
+    seen = set()
+    for fx, fy in ((0.45, 0.3), (0.55, 0.7)):
+        page.mouse.move(area["x"] + area["width"] * fx, area["y"] + area["height"] * fy)
+        page.wait_for_function("() => [...document.querySelectorAll('.hoverlayer')].some(h => /row \\d+, column \\d+/.test(h.textContent))")
+        row, col = (int(v) for v in re.search(r"row (\d+), column (\d+)", large.locator(".hoverlayer").text_content()).groups())
+        page.mouse.down()
+        page.wait_for_timeout(100)  # a person's click; Plotly did not select on an instant down/up here
+        page.mouse.up()
+        page.wait_for_function(
+            """([r, c]) => { const v = l => document.querySelector(`input[aria-label^="${l}"]`)?.value;
+                             return v("Row") == r && v("Column") == c; }""",
+            arg=[row, col],
+            timeout=30_000,
+        )
+        seen.add((row, col))
+    assert len(seen) == 2
+    no_exceptions(page)
+
+
 def count_script_runs(page, seconds: float) -> int:
     """How many times the app ran its script in the next ``seconds`` (each run flips the state attribute)."""
     return page.evaluate(
