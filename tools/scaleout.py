@@ -102,6 +102,21 @@ async def load_through_nginx(browser, url, photos, sessions, seconds) -> dict:
     }
 
 
+async def reach_both_replicas(browser, nginx: "Nginx", tries: int = 24) -> int:
+    """New visitors (each a fresh cookie, so a fresh hash key) until both replicas have served a session;
+    returns how many were needed. Keys are random, so 8 load sessions all land on one replica now and then
+    (about 1 run in 100 with an even split), which says nothing about the balancer."""
+    for extra in range(tries + 1):
+        if len(nginx.sessions_per_replica()) >= 2:
+            return extra
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(nginx.url)
+        await page.wait_for_selector("h1", timeout=60_000)
+        await context.close()
+    return tries
+
+
 async def train_on_one_seen_on_the_other(browser, trainer_url: str, other_url: str, trained_dir: Path, photos) -> dict:
     """Train on one replica's Train page; the other replica lists the new model and answers with it."""
     started = time.time()
@@ -197,6 +212,8 @@ async def main_async(args) -> dict:
             async with async_playwright() as p:
                 browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 results.update(await load_through_nginx(browser, nginx.url, photos, args.sessions, args.seconds))
+                results["load_sessions_per_replica"] = nginx.sessions_per_replica()
+                results["extra_visitors_to_reach_both"] = await reach_both_replicas(browser, nginx)
                 results["sessions_per_replica"] = nginx.sessions_per_replica()
                 results.update(await train_on_one_seen_on_the_other(browser, replicas[1].url, replicas[0].url, trained, photos))
                 trained_before_kill = sorted(p.name for p in trained.glob("*"))
