@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import resources, state
-from app_pages.panels import require_model, require_views, show_figure
+from app_pages.panels import customdata_values, require_model, require_views, show_figure
 from app_pages.picker import image_picker, open_in_explorer
 from fashion_viz import CLASS_NAMES
 from fashion_viz.explain.embedding import majority_label, place
@@ -58,9 +58,9 @@ if chosen is not None:
 
 def map_clicked() -> None:
     points = st.session_state["map_chart"].selection.points
-    hits = [p for p in points if isinstance(p.get("customdata"), list) and p["customdata"]]
+    hits = [customdata_values(p) for p in points if p.get("customdata") not in (None, [], {})]  # the star and its lines have none
     if hits:
-        st.session_state[state.MAP_SELECTED] = int(hits[0]["customdata"][0])
+        st.session_state[state.MAP_SELECTED] = int(hits[0][0])
 
 
 with chart:

@@ -265,6 +265,13 @@ def speckle_free(foreground: np.ndarray) -> np.ndarray:
     return (box / 25.0).astype(np.float32)
 
 
+def garment_pixel(box: tuple[int, int, int, int]) -> float:
+    """Photo pixels per Fashion-MNIST pixel for a garment with this (top, bottom, left, right) box: its
+    longest side becomes 28 px."""
+    top, bottom, left, right = box
+    return max(bottom - top, right - left) / IMAGE_SIZE
+
+
 def garment_evidence(smooth: np.ndarray, noise_threshold: float) -> np.ndarray:
     """1 where a (speckle-free) foreground pixel counts as garment when finding its bounds, else 0.
 
@@ -275,12 +282,11 @@ def garment_evidence(smooth: np.ndarray, noise_threshold: float) -> np.ndarray:
     """
     peak = float(np.percentile(smooth, 99.5))
     above = smooth > noise_threshold
-    if not above.any() or peak <= 0:
+    extent = trim_box(smooth, noise_threshold)
+    if extent is None or peak <= 0:
         return above.astype(np.float32)
-    rows, cols = np.flatnonzero(above.any(axis=1)), np.flatnonzero(above.any(axis=0))
-    scale = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) / IMAGE_SIZE  # working pixels per garment pixel
     gy, gx = np.gradient(smooth)
-    slope = np.hypot(gy, gx) * scale
+    slope = np.hypot(gy, gx) * garment_pixel(extent)
     strong = smooth > TRIM_SHARE_OF_PEAK * peak
     steep = slope > TRIM_EDGE_SLOPE
     return (above & (strong | steep)).astype(np.float32)
@@ -337,7 +343,7 @@ def pad_where_cut(crop: np.ndarray, box: tuple[int, int, int, int], shape: tuple
     garment ends inside its box. Without it the cut garment is stretched to fill the 28 px."""
     top, bottom, left, right = box
     h, w = shape
-    pad = int(round(FRAME_CUT_PAD * max(bottom - top, right - left) / IMAGE_SIZE))
+    pad = int(round(FRAME_CUT_PAD * garment_pixel(box)))
     sides = ((pad if top == 0 else 0, pad if bottom == h else 0), (pad if left == 0 else 0, pad if right == w else 0))
     return np.pad(crop, sides) if pad and any(any(side) for side in sides) else crop
 
