@@ -111,6 +111,17 @@ def test_upload_photo_shows_prediction_and_feature_maps(page, app_url, fmnist, t
     no_exceptions(page)
 
 
+def test_upload_timing_sees_the_new_chart_painted(page, app_url, sample, tmp_path):
+    """The bench's upload figure: the page notes when the new file's chart is painted, before the page settles."""
+    from tools.browser_bench import uploads
+
+    open_upload(page, app_url)
+    photos = [write_png(tmp_path / f"photo{i}.png", sample.images[i]) for i in (3, 4)]
+    chart_s, settled_s = uploads(page, photos, lambda f: f" · upload: {f.name}")
+    assert 0 < chart_s <= settled_s < 30
+    assert page.locator("[data-testid='stPlotlyChart'] .gtitle", has_text="upload: photo4.png").count() == 1
+
+
 def test_step_through_all_layers(page, app_url):
     page.goto(f"{app_url}/explorer")
     settle(page)
