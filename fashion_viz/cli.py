@@ -462,6 +462,13 @@ def cmd_bench_uploads(args) -> int:
     return run_upload_benchmark(count=args.count, as_json=args.json, per_condition=args.per_condition)
 
 
+def cmd_bench_training(args) -> int:
+    _tools()
+    from tools.training_bench import run_training_benchmark
+
+    return run_training_benchmark(as_json=args.json, epochs=args.epochs, plain_epochs=args.plain_epochs, train_limit=args.train_limit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fashion_viz.model import SHIPPED_MODEL
     from fashion_viz.training import TrainConfig
@@ -557,6 +564,16 @@ def build_parser() -> argparse.ArgumentParser:
     uploads.add_argument("--per-condition", type=int, default=400, help="test images per real-photo condition (noise, shadow, vignette, gradient, touching the frame)")
     uploads.add_argument("--json", action="store_true")
     uploads.set_defaults(func=cmd_bench_uploads)
+
+    timing = sub.add_parser(
+        "bench-training",
+        help="time to accuracy: `train --schedule fast` and plain model.fit (15 epochs), each a whole process timed launch to saved model, in one run",
+    )
+    timing.add_argument("--json", action="store_true")
+    timing.add_argument("--epochs", type=int, default=None, help="shorten the fast run (checks only: the figures then mean little)")
+    timing.add_argument("--plain-epochs", type=int, default=15, help="the baseline's epochs (default 15)")
+    timing.add_argument("--train-limit", type=int, default=None, help="both runs on the first N training images (checks only)")
+    timing.set_defaults(func=cmd_bench_training)
     return parser
 
 

@@ -133,3 +133,17 @@ def test_training_jobs_run_one_at_a_time(fmnist, tmp_path):
     assert snapshot.state == "done", snapshot.error
     assert snapshot.model_path.parent == tmp_path and snapshot.model_path.is_file()
     assert snapshot.history and snapshot.fraction == 1.0
+
+
+def test_time_to_accuracy_bench_times_both_whole_processes(fmnist):
+    """`bench-training` (shortened): the fast schedule and plain model.fit each run as a process and save a model;
+    a run short of 92 % test accuracy has no time_to_92_s and does not meet the target."""
+    from tools.training_bench import measure
+
+    r = measure(epochs=1, plain_epochs=1, train_limit=3_000)
+    assert r["both_saved"]
+    assert r["fast_schedule"]["epochs"] == 1
+    assert 0.3 < r["fast_test_accuracy"] < 0.92 and 0.1 < r["plain_fit_test_accuracy"] < 0.92
+    assert r["time_to_92_s"] is None and r["target_met"] is False
+    assert r["fast_s"] > r["fast_training_s"] > 0 and r["plain_fit_s"] > 0  # launch to exit includes start-up
+    assert 0.5 < r["parallel_capacity_cores"] < 2.5
