@@ -16,6 +16,7 @@ from app_pages import resources, state  # noqa: E402 - set_page_config must come
 from app_pages.panels import model_sidebar  # noqa: E402
 
 resources.start_warmup()  # TensorFlow, the model and its first traced call, in the background, once per server
+resources.keep_tensorflow_caches_between_runs()  # Streamlit would clear Keras (and TensorFlow's kernel cache) after every run
 
 navigation = st.navigation(
     [

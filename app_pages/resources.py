@@ -9,6 +9,7 @@ choice (``state.MODEL_PATH``).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,36 @@ def freeze_long_lived_objects() -> None:
 
     gc.collect()
     gc.freeze()
+
+
+def keep_tensorflow_caches_between_runs() -> None:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script run.
+
+    Streamlit's script runner does that for every app that has imported Keras (its
+    ``_clean_problem_modules``, meant for Keras 2's global graph). Here it only threw away
+    TensorFlow's kernel cache, so the first TensorFlow call of every run instantiated and
+    re-optimised its traced function again: 50-100 ms of CPU on the Explorer's activation call
+    after each upload (3-5 ms once cached), and it also reset Keras' global state under a training
+    run in another thread. The models live in ``st.cache_resource`` and are never rebuilt in a run,
+    so there is nothing to clear. Matplotlib's figures are still closed, as Streamlit does.
+    Idempotent; if a future Streamlit drops that function, this does nothing (a test notices).
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    current = getattr(script_runner, "_clean_problem_modules", None)
+    if current is None or getattr(current, "keeps_keras_session", False):
+        return
+
+    def clean_problem_modules_but_keras() -> None:
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            try:
+                pyplot.close("all")
+            except Exception:  # noqa: BLE001 - as Streamlit: never fail a run over this
+                pass
+
+    clean_problem_modules_but_keras.keeps_keras_session = True
+    script_runner._clean_problem_modules = clean_problem_modules_but_keras
 
 
 def current_model() -> tuple[LoadedModel | None, str | None]:
