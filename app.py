@@ -15,7 +15,6 @@ st.set_page_config(page_title="fashion-viz · inside a CNN", page_icon=":materia
 from app_pages import resources, state  # noqa: E402 - set_page_config must come first
 from app_pages.panels import model_sidebar  # noqa: E402
 
-resources.start_warmup()  # TensorFlow, the model and its first traced call, in the background, once per server
 resources.keep_tensorflow_caches_between_runs()  # Streamlit would clear Keras (and TensorFlow's kernel cache) after every run
 
 navigation = st.navigation(
@@ -31,6 +30,12 @@ navigation = st.navigation(
     ]
 )
 model_sidebar()
-navigation.run()
+try:
+    navigation.run()
+finally:
+    # TensorFlow, the model and its first traced call, in the background, once per server. Started after the
+    # first page's run, not before: Home needs no TensorFlow (its chart's numbers are in the model card), and
+    # importing it beside that run slowed the run's every step (they share the interpreter).
+    resources.start_warmup()
 # Server-side time of this run (reported by `python -m fashion_viz bench` as rerun_ms).
 st.session_state[state.LAST_RUN_MS] = (time.perf_counter() - run_started) * 1000

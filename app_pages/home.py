@@ -5,6 +5,7 @@ import streamlit as st
 from app_pages import resources, state
 from app_pages.panels import prediction_panel
 from app_pages.picker import GALLERY, UPLOAD, image_picker
+from fashion_viz.model import SHIPPED_MODEL
 
 st.title("fashion-viz: see inside a CNN")
 st.markdown(
@@ -13,36 +14,48 @@ st.markdown(
     "each layer makes of the picture, and why the model decides what it does."
 )
 
-loaded, error = resources.current_model()
+# The card, checked against the model file, needs no TensorFlow; neither does a sample picture's chart (its
+# probabilities are in the card), so a new server's first visitor gets the page and its chart while the
+# warm-up thread is still importing TensorFlow.
+card, error = resources.current_model_check()
 # The status and links columns are placed first but filled after the quick-classify chart: Streamlit sends
 # elements in the order they are filled, and a new visitor's browser starts loading Plotly only when a chart
 # arrives, so sending the chart before the status and the links paints it sooner.
 status, links = st.columns([3, 2])
-if loaded is not None:
+if card is not None:
     st.subheader("Quick classify")
     pick, picture, chart = st.columns([2, 1, 3])
     with pick:
         chosen = image_picker("home", sources=(GALLERY, UPLOAD), full=False)
     if chosen is not None:
-        activations = resources.current_extractor()(chosen.image)
-        prediction_panel(chosen, activations.probabilities, picture, chart, "home", "What the model sees")
-        st.page_link(state.PAGES["explorer"], label="Open this picture in the Explorer", icon=":material/arrow_forward:")
+        probabilities = resources.stored_probabilities(card, chosen)
+        if probabilities is None:
+            loaded, error = resources.current_model()
+            probabilities = resources.current_extractor()(chosen.image).probabilities if loaded is not None else None
+        if probabilities is not None:
+            prediction_panel(chosen, probabilities, picture, chart, "home", "What the model sees")
+            st.page_link(state.PAGES["explorer"], label="Open this picture in the Explorer", icon=":material/arrow_forward:")
 with status:
-    if loaded is None:
+    if card is None or error:
         st.error(f"The model could not be loaded. {error}")
         st.page_link(state.PAGES["train"], label="Train a new model", icon=":material/model_training:")
     else:
-        card = loaded.card
         a, b, c = st.columns(3)
         a.metric(
             "Test accuracy",
             f"{card.test_accuracy:.2%}" if card.test_accuracy is not None else "unknown",
             help=card.how_measured,
         )
-        b.metric("Parameters", f"{loaded.model.count_params():,}")
-        c.metric("Model", "shipped" if loaded.shipped else "trained here")
+        parameters = card.parameters
+        if not parameters:  # a card from before parameters were recorded: count them on the model itself
+            loaded, _ = resources.current_model()
+            parameters = loaded.model.count_params() if loaded is not None else 0
+        b.metric("Parameters", f"{parameters:,}" if parameters else "unknown")
+        path = resources.model_path()
+        shipped = path.resolve() == SHIPPED_MODEL.resolve()
+        c.metric("Model", "shipped" if shipped else "trained here")
         st.caption(
-            f"{card.how_measured} Loaded from `{loaded.path.name}` (checksum verified against its model card) · trained "
+            f"{card.how_measured} Loaded from `{path.name}` (checksum verified against its model card) · trained "
             f"{card.epochs_run} epochs in {card.training_seconds:.0f} s · "
             f"data: {'full Fashion-MNIST on this server' if resources.dataset_on_disk() else 'embedded sample only'}"
         )

@@ -133,6 +133,22 @@ def keep_tensorflow_caches_between_runs() -> None:
     script_runner._clean_problem_modules = clean_problem_modules_but_keras
 
 
+def stored_probabilities(card, chosen) -> np.ndarray | None:
+    """The model's probabilities for an embedded sample picture as its card stores them (saved with the model,
+    checked against the model file), or None for any other picture: a chart that needs no TensorFlow, so a
+    new server's first visitor sees Home's chart while TensorFlow is still loading."""
+    from fashion_viz.model import stored_sample_probabilities
+
+    if card is None or chosen is None or chosen.prepared is not None or chosen.test_index is None:
+        return None
+    s = sample()
+    rows = np.flatnonzero(s.test_indices == chosen.test_index)
+    if rows.size == 0 or not np.array_equal(s.images[rows[0]], chosen.image):
+        return None
+    table = stored_sample_probabilities(card, s.images, s.test_indices)
+    return None if table is None else table[rows[0]]
+
+
 def current_model() -> tuple[LoadedModel | None, str | None]:
     """(model, None) or (None, message) when the session's model is missing or fails its check."""
     try:

@@ -12,6 +12,7 @@ Several servers and threads may share ``models/``: new names are reserved with
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import hashlib
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from fashion_viz import IMAGE_SIZE
+from fashion_viz import CLASS_NAMES, IMAGE_SIZE
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 SHIPPED_MODEL = MODELS_DIR / "fashion_cnn.keras"
@@ -99,6 +100,10 @@ class ModelCard:
     versions: dict = field(default_factory=dict)
     dataset: dict = field(default_factory=dict)
     notes: str = ""
+    parameters: int = 0
+    # The model's probabilities for each embedded sample picture ({"sample_sha256", "float32_base64"}), written when
+    # the model is saved: the Home page draws its chart from them before TensorFlow has loaded on a new server.
+    sample_probabilities: dict | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -354,6 +359,38 @@ def model_bytes(model) -> bytes:
         return tmp_model.read_bytes()
 
 
+def sample_fingerprint(images: np.ndarray, test_indices: np.ndarray) -> str:
+    """SHA-256 of the embedded sample's pictures and test indices: stored probabilities are only used for this sample."""
+    digest = hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+    digest.update(np.ascontiguousarray(test_indices, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def sample_probabilities_entry(model) -> dict:
+    """The card's record of the model's output for every embedded sample picture (float32, exact)."""
+    from fashion_viz.data import load_sample
+    from fashion_viz.evaluation import predict_batched
+
+    sample = load_sample()
+    probabilities = np.ascontiguousarray(predict_batched(model, sample.images), dtype=np.float32)
+    return {
+        "sample_sha256": sample_fingerprint(sample.images, sample.test_indices),
+        "float32_base64": base64.b64encode(probabilities.tobytes()).decode("ascii"),
+    }
+
+
+def stored_sample_probabilities(card: ModelCard, images: np.ndarray, test_indices: np.ndarray) -> np.ndarray | None:
+    """(n, 10) probabilities the card stores for this sample, or None (none stored, another sample, unreadable)."""
+    entry = card.sample_probabilities
+    if not isinstance(entry, dict) or entry.get("sample_sha256") != sample_fingerprint(images, test_indices):
+        return None
+    try:
+        values = np.frombuffer(base64.b64decode(entry["float32_base64"], validate=True), dtype=np.float32)
+        return values.reshape(len(images), len(CLASS_NAMES))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def save_model(model, path: Path, card: ModelCard) -> ModelCard:
     """Save weights-only and the card, both atomically, with a journal of this save's own.
 
@@ -365,7 +402,14 @@ def save_model(model, path: Path, card: ModelCard) -> ModelCard:
     """
     path = Path(path)
     data = model_bytes(model)
-    card = dataclasses.replace(card, model_file=path.name, model_sha256=hashlib.sha256(data).hexdigest(), model_bytes=len(data))
+    card = dataclasses.replace(
+        card,
+        model_file=path.name,
+        model_sha256=hashlib.sha256(data).hexdigest(),
+        model_bytes=len(data),
+        parameters=int(model.count_params()),
+        sample_probabilities=sample_probabilities_entry(model),
+    )
     pending = path.parent / f".{path.stem}.json.next.{os.getpid()}-{secrets.token_hex(4)}"
     atomic_write_bytes(pending, card.to_json())
     with folder_lock(path.parent):  # writers of one folder rename one pair at a time: never model A with card B

@@ -54,6 +54,26 @@ def test_home_shows_status_and_quick_classify(shipped):
     assert any(t.startswith("Prediction:") for t in chart_titles(at))
 
 
+def test_home_draws_a_sample_pictures_chart_without_calling_the_model(shipped, monkeypatch):
+    """A new server's first visitor gets Home's chart from the probabilities stored in the model's card, while
+    TensorFlow still loads; the numbers are the model's own (the same chart as a live call)."""
+    from app_pages import resources
+
+    live = open_page()
+    live_chart = next(c for c in charts(live) if c["layout"]["title"]["text"].startswith("Prediction:"))
+
+    def no_model_call(*args, **kwargs):
+        raise AssertionError("Home called the model for a sample picture")
+
+    monkeypatch.setattr(resources, "current_extractor", no_model_call)
+    monkeypatch.setattr(resources, "current_model", no_model_call)
+    at = open_page()
+    stored_chart = next(c for c in charts(at) if c["layout"]["title"]["text"].startswith("Prediction:"))
+    assert stored_chart["layout"]["title"]["text"] == live_chart["layout"]["title"]["text"]
+    np.testing.assert_allclose(as_array(stored_chart["data"][0]["x"]), as_array(live_chart["data"][0]["x"]), atol=1e-6)
+    assert [m.value for m in at.metric][:2] == [m.value for m in live.metric][:2]
+
+
 def test_architecture_shows_diagrams_table_and_total(shipped):
     at = open_page("architecture")
     assert len(at.get("image")) == 1, "visualkeras layered view"

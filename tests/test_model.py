@@ -145,6 +145,34 @@ def test_save_roundtrip_is_weights_only_and_atomic(tmp_path, shipped):
     assert np.allclose(outputs(loaded.model), outputs(shipped.model), atol=1e-6)
 
 
+def test_a_saved_card_holds_the_models_sample_probabilities(tmp_path, shipped, sample):
+    """The card records the parameter count and the model's exact output for every embedded sample picture (Home
+    draws its chart from them before TensorFlow loads); another sample or a damaged record gives None, not numbers."""
+    import dataclasses
+
+    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.model import stored_sample_probabilities
+
+    card = save_model(build_model(seed=3), tmp_path / "m.keras", ModelCard())
+    model = load_checked_model(tmp_path / "m.keras").model
+    assert card.parameters == 225_034
+    stored = stored_sample_probabilities(card, sample.images, sample.test_indices)
+    np.testing.assert_allclose(stored, ActivationExtractor(model).probabilities(sample.images), atol=1e-6)
+    assert stored_sample_probabilities(card, sample.images[:-1], sample.test_indices[:-1]) is None
+    damaged = dataclasses.replace(card, sample_probabilities={**card.sample_probabilities, "float32_base64": "not base64!"})
+    assert stored_sample_probabilities(damaged, sample.images, sample.test_indices) is None
+    assert stored_sample_probabilities(ModelCard(), sample.images, sample.test_indices) is None
+
+
+def test_the_shipped_card_stores_the_shipped_models_own_sample_probabilities(shipped, sample):
+    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.model import stored_sample_probabilities
+
+    stored = stored_sample_probabilities(shipped.card, sample.images, sample.test_indices)
+    np.testing.assert_allclose(stored, ActivationExtractor(shipped.model).probabilities(sample.images), atol=1e-6)
+    assert shipped.card.parameters == shipped.model.count_params() == 225_034
+
+
 def test_save_never_changes_the_process_umask(tmp_path, shipped, monkeypatch):
     def no_umask(*args):
         raise AssertionError("os.umask is process-wide; a save must not touch it while other threads run")
