@@ -5,7 +5,7 @@ import streamlit as st
 from app_pages import resources, state
 from app_pages.panels import prediction_panel
 from app_pages.picker import GALLERY, UPLOAD, image_picker
-from fashion_viz.model import SHIPPED_MODEL
+from fashion_viz.model import is_shipped
 
 st.title("fashion-viz: see inside a CNN")
 st.markdown(
@@ -52,10 +52,9 @@ with status:
             parameters = loaded.model.count_params() if loaded is not None else 0
         b.metric("Parameters", f"{parameters:,}" if parameters else "unknown")
         path = resources.model_path()
-        shipped = path.resolve() == SHIPPED_MODEL.resolve()
-        c.metric("Model", "shipped" if shipped else "trained here")
+        c.metric("Model", "shipped" if is_shipped(path) else "trained here")
         st.caption(
-            f"{card.how_measured} Loaded from `{path.name}` (checksum verified against its model card) · trained "
+            f"{card.how_measured} Model file `{path.name}` (checksum verified against its model card) · trained "
             f"{card.epochs_run} epochs in {card.training_seconds:.0f} s · "
             f"data: {'full Fashion-MNIST on this server' if resources.dataset_on_disk() else 'embedded sample only'}"
         )

@@ -13,7 +13,7 @@ from app_pages.picker import ChosenImage
 from fashion_viz.data import HOW_TO_GET
 from fashion_viz.figures import probability_chart
 from fashion_viz.unit_figures import upscale
-from fashion_viz.model import SHIPPED_MODEL, LoadedModel, ModelError, check_model_file, list_model_files, read_card
+from fashion_viz.model import LoadedModel, ModelError, check_model_file, is_shipped, list_model_files, read_card
 from fashion_viz.preprocessing import PreparedImage, confidence_warning
 
 
@@ -53,7 +53,7 @@ def model_label(path: Path) -> str:
     if card is None:
         return f"{path.name} (fails its check)"
     score = f" · {card.test_accuracy:.1%}" if card.test_accuracy is not None else ""
-    if path.resolve() == SHIPPED_MODEL.resolve():
+    if is_shipped(path):
         return f"Shipped model{score}"
     when = time.strftime("%m-%d %H:%M", time.localtime(path.stat().st_mtime)) if path.exists() else path.stem
     return f"Trained {when}{score}"
@@ -95,8 +95,7 @@ def model_sidebar() -> None:
         else:
             accuracy = card.test_accuracy
             score = f"test accuracy {accuracy:.2%}" if accuracy is not None else "test accuracy unknown"
-            shipped = resources.model_path().resolve() == SHIPPED_MODEL.resolve()
-            st.caption(f"{'Shipped' if shipped else 'Trained here'} · {score}")
+            st.caption(f"{'Shipped' if is_shipped(resources.model_path()) else 'Trained here'} · {score}")
 
 
 def prediction_panel(chosen: ChosenImage, probabilities: np.ndarray, picture, chart, key: str, picture_title: str) -> None:

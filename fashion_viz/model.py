@@ -359,6 +359,11 @@ def model_bytes(model) -> bytes:
         return tmp_model.read_bytes()
 
 
+def is_shipped(path: Path) -> bool:
+    """Whether a model path is the model shipped in ``models/`` (any spelling of it)."""
+    return Path(path).resolve() == SHIPPED_MODEL.resolve()
+
+
 def sample_fingerprint(images: np.ndarray, test_indices: np.ndarray) -> str:
     """SHA-256 of the embedded sample's pictures and test indices: stored probabilities are only used for this sample."""
     digest = hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
@@ -489,7 +494,7 @@ def load_checked_model(path: Path = SHIPPED_MODEL) -> LoadedModel:
     names = tuple(layer.name for layer in model.layers)
     if names != LAYER_NAMES or model.count_params() != EXPECTED_PARAMS:
         raise ModelError(f"{path.name} is not the seed architecture (layers {names}). {RETRAIN_HINT}")
-    return LoadedModel(model=model, card=card, path=path, shipped=path.resolve() == SHIPPED_MODEL.resolve())
+    return LoadedModel(model=model, card=card, path=path, shipped=is_shipped(path))
 
 
 def file_identity(path: Path) -> tuple:
