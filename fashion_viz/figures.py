@@ -77,14 +77,15 @@ def probability_chart(probabilities: np.ndarray, true_label: int | None = None, 
     )
     if title is None:
         title = f"Prediction: {CLASS_NAMES[top]} ({probabilities[top]:.1%})"
-        if true_label is not None:
-            title += f" · true label: {CLASS_NAMES[true_label]}"
+        if true_label is not None:  # a second line: the whole title overflowed Home's half-width chart
+            title += f"<br>true label: {CLASS_NAMES[true_label]}"
         if source:
             title += f" · {source}"
     return figure(
         [bars],
         title,
         340,
+        margin=dict(l=10, r=10, t=70 if "<br>" in title else 48, b=10),
         showlegend=False,
         xaxis=dict(title=dict(text="probability"), range=[0, 1.15], tickformat=".0%", gridcolor="#eee"),
         yaxis=dict(title=dict(text="class"), autorange="reversed"),
