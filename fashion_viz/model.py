@@ -160,7 +160,7 @@ class LoadedModel:
         return self.card.test_accuracy
 
 
-def build_model(dtype_policy: str | None = None, seed: int | None = None):
+def build_model(dtype_policy: str | None = None, seed: int | None = None, initializer: str = "glorot_uniform"):
     """The seed architecture, exactly: 225,034 parameters, layers named for diagrams.
 
     Args:
@@ -169,14 +169,19 @@ def build_model(dtype_policy: str | None = None, seed: int | None = None):
         seed: seeds every layer's initial weights and dropout masks, so a training
             run is reproducible without reseeding the whole process (the app trains
             in a thread beside other sessions).
+        initializer: the kernels' initial weights when seeded: ``"glorot_uniform"``
+            (Keras' default) or ``"he_uniform"`` (scaled for ReLU layers).
     """
     import keras
     from keras import layers
 
     kw = {"dtype": dtype_policy} if dtype_policy else {}
+    initializers = {"glorot_uniform": keras.initializers.GlorotUniform, "he_uniform": keras.initializers.HeUniform}
+    if initializer not in initializers:
+        raise ValueError(f"initializer must be one of {sorted(initializers)}, not {initializer!r}")
 
     def init(offset: int) -> dict:
-        return {} if seed is None else {"kernel_initializer": keras.initializers.GlorotUniform(seed=seed + offset)}
+        return {} if seed is None else {"kernel_initializer": initializers[initializer](seed=seed + offset)}
 
     def drop(offset: int) -> dict:
         return {} if seed is None else {"seed": seed + offset}

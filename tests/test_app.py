@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from fashion_viz import CLASS_NAMES
 from fashion_viz.model import LAYER_NAMES
-from fashion_viz.training import SCHEDULES
+from fashion_viz.training import SCHEDULES, estimate_seconds, schedule_config
 from fashion_viz.preprocessing import png_bytes
 
 APP = str(ROOT / "app.py")
@@ -152,7 +152,9 @@ def test_train_page_offers_training_with_true_numbers(fmnist):
     text = " ".join(m.value for m in at.markdown)
     assert "2,000 held out for validation" in text and "5,000" not in text
     estimate = [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
-    assert "about 3 minutes" in estimate and "58,000 training images, 2,000 held out, batch 256" in estimate, "the fast schedule by default"
+    fast = schedule_config("fast")
+    assert f"about {estimate_seconds(fast) / 60:.0f} minutes" in estimate, "the fast schedule by default"
+    assert f"58,000 training images, 2,000 held out, batch {fast.batch_size}" in estimate
     at.select_slider[0].set_value(256).run()  # batch size: the estimate follows the widgets before training starts
     at.number_input[0].set_value(1).run()
     estimate = [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
@@ -312,17 +314,37 @@ def test_train_page_idle_starts_a_job(train_page):
     assert any("No training has run" in c.value for c in at.caption)
     assert not start_button(at).disabled
     start_button(at).click().run()
-    fast = SCHEDULES["fast"]
-    started = jobs.started[0] if len(jobs.started) == 1 else None
-    assert started and (started.epochs, started.batch_size, started.learning_rate) == (fast["epochs"], fast["batch_size"], fast["learning_rate"])
+    assert jobs.started == [schedule_config("fast")], "the page starts the fast schedule as it stands (ramped dropout included)"
+
+
+def test_train_page_full_schedule_and_settings(train_page):
+    at, jobs = train_page(fake_job("idle"))
+    fast_caption = next(c.value for c in at.caption if c.value.startswith("Estimated time"))
+    at.get("button_group")[0].set_value("full").run()
+    assert at.number_input[0].value == SCHEDULES["full"]["epochs"]
+    assert not at.toggle[0].value, "the full schedule trains with the network's dropout rates throughout"
+    full_caption = next(c.value for c in at.caption if c.value.startswith("Estimated time"))
+    assert "minutes" in full_caption and full_caption != fast_caption
+    at.number_input[0].set_value(5).run()
+    at.toggle[0].set_value(True).run()
+    start_button(at).click().run()
+    assert jobs.started == [schedule_config("full", epochs=5, dropout_ramp=True)]
 
 
 def test_train_page_running_shows_progress_and_cancels(train_page):
     at, jobs = train_page(fake_job("running"))
     assert start_button(at).disabled, "one job at a time"
     assert at.get("progress")[0].proto.text.startswith("Your training run: epoch 1 of 2, batch 40 of 100")
+    assert "dropout" not in at.get("progress")[0].proto.text, "a run without the ramp says nothing of it"
     [b for b in at.button if b.label == "Cancel training"][0].click().run()
     assert jobs.cancelled == 1
+
+
+def test_train_page_says_how_far_the_dropout_ramp_has_risen(train_page):
+    from fashion_viz.training import TrainConfig
+
+    at, _ = train_page(fake_job("running", config=TrainConfig(epochs=5, dropout_ramp=True), epoch=2))
+    assert at.get("progress")[0].proto.text.endswith("epoch 3 of 5, batch 40 of 100; dropout at 50% of its rates")
 
 
 def test_train_page_someone_elses_run_cannot_be_cancelled(train_page):

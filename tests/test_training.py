@@ -5,7 +5,18 @@ import numpy as np
 import pytest
 
 from fashion_viz.evaluation import confusion_matrix, evaluate
-from fashion_viz.training import TrainConfig, estimate_seconds, split_sizes, split_train_validation, train
+from fashion_viz.training import (
+    TrainConfig,
+    dropout_ramp_model,
+    dropout_share_in_epoch,
+    estimate_seconds,
+    make_dataset,
+    new_dropout_fraction,
+    schedule_config,
+    split_sizes,
+    split_train_validation,
+    train,
+)
 
 
 class Recorder:
@@ -147,3 +158,66 @@ def test_time_to_accuracy_bench_times_both_whole_processes(fmnist):
     assert r["time_to_92_s"] is None and r["target_met"] is False
     assert r["fast_s"] > r["fast_training_s"] > 0 and r["plain_fit_s"] > 0  # launch to exit includes start-up
     assert 0.5 < r["parallel_capacity_cores"] < 2.5
+
+
+def test_dropout_ramp_rises_from_none_in_the_first_epoch_to_full_rates_in_the_last():
+    shares = [dropout_share_in_epoch(e, 5) for e in range(5)]
+    assert shares == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert dropout_share_in_epoch(0, 1) == 1.0, "a one-epoch run trains with the full rates"
+
+
+def test_a_ramped_twin_drops_its_share_of_each_rate_and_keeps_the_weights():
+    from fashion_viz.model import build_model
+
+    model = build_model(seed=3)
+    share = new_dropout_fraction(0.0)
+    twin = dropout_ramp_model(model, share)
+    assert [type(layer).__name__ for layer in twin.layers].count("RampedDropout") == 3
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), twin.get_weights()))
+    ones = np.ones((256, 128), dtype=np.float32)
+    layer = twin.get_layer("dropout3")  # rate 0.5
+    assert np.array_equal(layer(ones, training=True).numpy(), ones), "share 0: nothing dropped"
+    for value, expected in ((1.0, 0.5), (0.5, 0.25)):
+        share.assign(value)
+        out = layer(ones, training=True).numpy()
+        assert abs((out == 0).mean() - expected) < 0.02, f"share {value}: drops {expected:.0%} of the units"
+        assert np.allclose(out[out > 0], 1 / (1 - expected)), "survivors are scaled up to keep the mean"
+    assert np.array_equal(layer(ones, training=False).numpy(), ones), "nothing is dropped outside training"
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    assert np.allclose(twin(x).numpy(), model(x).numpy()), "the twin predicts like the model"
+
+
+def test_a_ramped_run_saves_the_seed_architecture_and_says_how_it_trained(fmnist):
+    import keras
+
+    config = TrainConfig(epochs=2, batch_size=128, train_limit=3_000, test_limit=500, seed=5, dropout_ramp=True)
+    result = train(fmnist, config)
+    rates = [layer.rate for layer in result.model.layers if type(layer) is keras.layers.Dropout]
+    assert rates == [0.3, 0.3, 0.5] and result.model.count_params() == 225_034
+    assert "dropout rising linearly from none to full rates" in result.card.schedule
+    assert result.card.config["dropout_ramp"] is True and result.validation.accuracy > 0.6
+
+
+def test_training_batches_come_shuffled_scaled_and_without_tf_data_autotuning(fmnist):
+    """Autotuning made every epoch end wait up to 4 s for its sleeping thread (see make_dataset)."""
+    images, labels = fmnist.x_train[:1_000], fmnist.y_train[:1_000]
+    ds = make_dataset(images, labels, 100, shuffle=True, seed=0)
+    assert ds.options().autotune.enabled is False
+    batches = list(ds.as_numpy_iterator())
+    assert len(batches) == 10 and batches[0][0].shape == (100, 28, 28, 1) and batches[0][0].dtype == np.float32
+    assert 0.0 <= batches[0][0].min() and batches[0][0].max() <= 1.0
+    first = batches[0][1]
+    assert not np.array_equal(first, labels[:100]), "shuffled"
+    assert sorted(np.concatenate([b[1] for b in batches]).tolist()) == sorted(labels.tolist()), "every image once per epoch"
+
+
+def test_the_fast_schedule_is_the_candidate_chosen_on_validation(fmnist):
+    import dataclasses
+
+    from tools.select_fast_schedule import CANDIDATES, CHOSEN, RECORDED, run_candidates
+
+    chosen = dataclasses.replace(CANDIDATES[CHOSEN], validation_size=TrainConfig().validation_size)
+    assert chosen == schedule_config("fast"), "SCHEDULES['fast'] drifted from the candidate the selection chose"
+    assert RECORDED[CHOSEN] >= max(v for k, v in RECORDED.items() if CANDIDATES[k].batch_size == 256) - 0.0005
+    [row] = run_candidates([CHOSEN], train_limit=2_000)
+    assert row["validation_images"] == 400 and row["validation_accuracy"] > 0.6
