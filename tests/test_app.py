@@ -158,7 +158,7 @@ def test_train_page_offers_training_with_true_numbers(fmnist):
     at.select_slider[0].set_value(256).run()  # batch size: the estimate follows the widgets before training starts
     at.number_input[0].set_value(1).run()
     estimate = [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
-    assert "about 7 seconds" in estimate and "batch 256" in estimate
+    assert "about 12 seconds" in estimate and "batch 256" in estimate
 
 
 def test_home_and_evaluate_say_how_the_accuracy_was_measured(fmnist, shipped):
