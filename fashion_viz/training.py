@@ -54,7 +54,7 @@ class TrainConfig:
 
 
 # Named schedules, each a set of TrainConfig fields. "full" is the shipped model's (chosen on validation;
-# 92.82 % on test, about 20 min here). "fast" is the Train page's default and `train --schedule fast`:
+# 92.82 % on test, about 17 min here). "fast" is the Train page's default and `train --schedule fast`:
 # chosen by tools/select_fast_schedule.py on 10,000 held-out training images among runs of 18-22 epochs
 # (ramped dropout, He init and Adam's beta_2 0.99 each helped; 20 and 22 epochs tied), then trained with the
 # usual 2,000-image split for its one test score (README).
@@ -160,8 +160,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shu
     tf.data's autotuning is switched off. With it on, Keras' fit dropped each epoch's
     iterators (training and validation), and dropping one waited for the autotuner's
     thread to wake from its sleep: measured here, the whole process sat idle for up to
-    4 s in every second epoch or so (stacks in ``RootDataset::Iterator::~Iterator``
-    waiting on ``Model::OptimizeLoop``), 5-epoch runs took 47 s instead of 40 s.
+    4 s in most epochs (stacks in ``RootDataset::Iterator::~Iterator`` waiting on
+    ``Model::OptimizeLoop``); 6 epochs of the fast schedule took 58-59 s instead of 40-42 s.
     The pipeline costs 0.25 s of CPU per epoch, so fixed settings lose nothing.
     """
     import tensorflow as tf
