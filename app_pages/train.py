@@ -36,7 +36,7 @@ with st.container(border=True):
         format_func=lambda name: {"fast": "Fast (about 2 minutes)", "full": "Full (the shipped model's)"}[name],
         key=state.widget_key("train", "schedule"),
         help="Fast: 20 epochs with ramped dropout, about 2 minutes here, 91.7-92.2 % on the test set in three runs. "
-        "Full: how the shipped model was trained, 120 epochs, about 17 minutes here, 92.8 %.",
+        "Full: how the shipped model was trained, 120 epochs, about 16 minutes here, 92.8 %.",
     ) or "fast"
     preset = schedule_config(schedule)
     a, b, c, d = st.columns(4)

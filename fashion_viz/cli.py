@@ -483,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--schedule",
         choices=("full", "fast"),
         default="full",
-        help="full: the shipped model's (about 17 min here); fast: 20 epochs with ramped dropout, about 2 min here (README: its time and test accuracy)",
+        help="full: the shipped model's (about 16 min here); fast: 20 epochs with ramped dropout, about 2 min here (README: its time and test accuracy)",
     )
     train.add_argument("--epochs", type=int, default=None, help="overrides the schedule's")
     train.add_argument("--batch-size", type=int, default=None, help="overrides the schedule's")

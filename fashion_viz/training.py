@@ -54,7 +54,7 @@ class TrainConfig:
 
 
 # Named schedules, each a set of TrainConfig fields. "full" is the shipped model's (chosen on validation;
-# 92.82 % on test, about 17 min here). "fast" is the Train page's default and `train --schedule fast`:
+# 92.82 % on test, about 16 min here). "fast" is the Train page's default and `train --schedule fast`:
 # chosen by tools/select_fast_schedule.py on 10,000 held-out training images among runs of 18-22 epochs
 # (ramped dropout, He init and Adam's beta_2 0.99 each helped; 20 and 22 epochs tied), then trained with the
 # usual 2,000-image split for its one test score (README).
