@@ -412,7 +412,7 @@ def train(
 
 def schedule_text(config: TrainConfig, bf16: bool) -> str:
     """One line for the model card: how the run trained."""
-    adam = "Adam" if config.adam_beta_2 == 0.999 else f"Adam (beta_2 {config.adam_beta_2:g})"
+    adam = "Adam" if config.adam_beta_2 == TrainConfig.adam_beta_2 else f"Adam (beta_2 {config.adam_beta_2:g})"
     parts = [
         f"{adam}, {config.warmup_epochs} warm-up epoch(s) to lr {config.learning_rate:g}, cosine decay to 0 over {config.epochs} epochs",
         f"batch {config.batch_size}",

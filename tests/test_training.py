@@ -217,10 +217,10 @@ def test_training_batches_come_shuffled_scaled_and_without_tf_data_autotuning(fm
 def test_the_fast_schedule_is_the_candidate_chosen_on_validation(fmnist):
     import dataclasses
 
-    from tools.select_fast_schedule import CANDIDATES, CHOSEN, RECORDED, run_candidates
+    from tools.select_fast_schedule import CANDIDATES, CHOSEN, run_candidates
 
-    chosen = dataclasses.replace(CANDIDATES[CHOSEN], validation_size=TrainConfig().validation_size)
+    chosen = dataclasses.replace(CANDIDATES[CHOSEN].config, validation_size=TrainConfig().validation_size)
     assert chosen == schedule_config("fast"), "SCHEDULES['fast'] drifted from the candidate the selection chose"
-    assert RECORDED[CHOSEN] >= max(v for k, v in RECORDED.items() if CANDIDATES[k].batch_size == 256) - 0.0005
+    assert CANDIDATES[CHOSEN].recorded >= max(c.recorded for c in CANDIDATES.values() if c.config.batch_size == 256) - 0.0005
     [row] = run_candidates([CHOSEN], train_limit=2_000)
     assert row["validation_images"] == 400 and row["validation_accuracy"] > 0.6
