@@ -35,7 +35,7 @@ with st.container(border=True):
         default="fast",
         format_func=lambda name: {"fast": "Fast (about 2 minutes)", "full": "Full (the shipped model's)"}[name],
         key=state.widget_key("train", "schedule"),
-        help="Fast: 20 epochs with ramped dropout, about 2 minutes here, 91.7-92.2 % on the test set in three runs. "
+        help="Fast: 20 epochs with ramped dropout and weight decay, about 2 minutes 20 seconds here, 91.9-92.3 % on the test set in three runs. "
         "Full: how the shipped model was trained, 120 epochs, about 16 minutes here, 92.8 %.",
     ) or "fast"
     preset = schedule_config(schedule)
@@ -57,7 +57,17 @@ with st.container(border=True):
         help="Fewer images train faster and score lower.",
         key=state.widget_key("train", f"images_{schedule}"),
     )
-    dropout_ramp = st.toggle(
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    weight_decay = left.select_slider(
+        "Weight decay",
+        options=[0.0, 0.01, 0.02, 0.05, 0.1, 0.2],
+        value=preset.weight_decay,
+        format_func=lambda v: "none" if v == 0 else f"{v:g}",
+        key=state.widget_key("train", f"decay_{schedule}"),
+        help="AdamW's decoupled weight decay: every step also shrinks each weight by learning rate x this. It keeps the "
+        "weights small, which helped the fast schedule generalise (+0.3 points of validation accuracy on each of three seeds).",
+    )
+    dropout_ramp = right.toggle(
         "Ramp dropout up",
         value=preset.dropout_ramp,
         key=state.widget_key("train", f"ramp_{schedule}"),
@@ -71,6 +81,7 @@ with st.container(border=True):
         learning_rate=float(learning_rate),
         train_limit=None if train_limit == 60_000 else int(train_limit),
         dropout_ramp=bool(dropout_ramp),
+        weight_decay=float(weight_decay),
     )
     estimate = estimate_seconds(config)
     when = f"{estimate:.0f} seconds" if estimate < 90 else f"{estimate / 60:.0f} minutes"

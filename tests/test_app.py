@@ -320,15 +320,19 @@ def test_train_page_idle_starts_a_job(train_page):
 def test_train_page_full_schedule_and_settings(train_page):
     at, jobs = train_page(fake_job("idle"))
     fast_caption = next(c.value for c in at.caption if c.value.startswith("Estimated time"))
+    decay = next(s for s in at.select_slider if s.label == "Weight decay")
+    assert decay.value == SCHEDULES["fast"]["weight_decay"] == 0.05
     at.get("button_group")[0].set_value("full").run()
     assert at.number_input[0].value == SCHEDULES["full"]["epochs"]
     assert not at.toggle[0].value, "the full schedule trains with the network's dropout rates throughout"
+    assert next(s for s in at.select_slider if s.label == "Weight decay").value == 0.0, "the shipped model trained without it"
     full_caption = next(c.value for c in at.caption if c.value.startswith("Estimated time"))
     assert "minutes" in full_caption and full_caption != fast_caption
     at.number_input[0].set_value(5).run()
     at.toggle[0].set_value(True).run()
+    next(s for s in at.select_slider if s.label == "Weight decay").set_value(0.1).run()
     start_button(at).click().run()
-    assert jobs.started == [schedule_config("full", epochs=5, dropout_ramp=True)]
+    assert jobs.started == [schedule_config("full", epochs=5, dropout_ramp=True, weight_decay=0.1)]
 
 
 def test_train_page_running_shows_progress_and_cancels(train_page):

@@ -93,11 +93,12 @@ def test_info_agrees_with_the_loader_on_an_interrupted_save(tmp_path, model_copy
 
 def test_train_writes_a_new_model_and_card(tmp_path, fmnist):
     out = tmp_path / "mini.keras"
-    result = run_cli("train", "--epochs", "2", "--train-limit", "5000", "--out", str(out), "--no-views")
+    result = run_cli("train", "--epochs", "2", "--train-limit", "5000", "--weight-decay", "0.02", "--out", str(out), "--no-views")
     assert result.returncode == 0, result.stderr
     assert not out.with_suffix(".units.npz").exists(), "--no-views skips the Units/Map preparation"
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["epochs_run"] == 2 and 0.6 < card["test_accuracy"] < 1, "it learned (chance is 10 %)"
+    assert card["config"]["weight_decay"] == 0.02 and "weight decay 0.02 (AdamW)" in card["schedule"], "the override reaches the run"
     assert "Test accuracy" in result.stdout
     lines = result.stderr.splitlines()
     assert [line.split(":")[0] for line in lines if line.startswith("Epoch ")] == ["Epoch 1/2", "Epoch 2/2"], "one line per epoch in a log"
