@@ -425,13 +425,14 @@ def train(
 
 def schedule_text(config: TrainConfig, bf16: bool) -> str:
     """One line for the model card: how the run trained."""
-    adam = "Adam" if config.adam_beta_2 == TrainConfig.adam_beta_2 else f"Adam (beta_2 {config.adam_beta_2:g})"
+    settings = [f"beta_2 {config.adam_beta_2:g}"] * (config.adam_beta_2 != TrainConfig.adam_beta_2)
+    settings += [f"decoupled weight decay {config.weight_decay:g}"] * bool(config.weight_decay)
+    adam = ("AdamW" if config.weight_decay else "Adam") + (f" ({', '.join(settings)})" if settings else "")
     parts = [
         f"{adam}, {config.warmup_epochs} warm-up epoch(s) to lr {config.learning_rate:g}, cosine decay to 0 over {config.epochs} epochs",
         f"batch {config.batch_size}",
         *(["dropout rising linearly from none to full rates over the run"] if config.dropout_ramp else []),
         *(["He-uniform initial weights"] if config.initializer == "he_uniform" else []),
-        *([f"decoupled weight decay {config.weight_decay:g} (AdamW)"] if config.weight_decay else []),
         "no augmentation",
         f"compute: {'mixed bfloat16' if bf16 else 'float32'}",
         f"validation: {config.validation_size:,} held-out training images",

@@ -98,7 +98,7 @@ def test_train_writes_a_new_model_and_card(tmp_path, fmnist):
     assert not out.with_suffix(".units.npz").exists(), "--no-views skips the Units/Map preparation"
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["epochs_run"] == 2 and 0.6 < card["test_accuracy"] < 1, "it learned (chance is 10 %)"
-    assert card["config"]["weight_decay"] == 0.02 and "weight decay 0.02 (AdamW)" in card["schedule"], "the override reaches the run"
+    assert card["config"]["weight_decay"] == 0.02 and "AdamW (decoupled weight decay 0.02)" in card["schedule"], "the override reaches the run"
     assert "Test accuracy" in result.stdout
     lines = result.stderr.splitlines()
     assert [line.split(":")[0] for line in lines if line.startswith("Epoch ")] == ["Epoch 1/2", "Epoch 2/2"], "one line per epoch in a log"

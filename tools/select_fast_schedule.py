@@ -36,10 +36,9 @@ class Candidate:
     config: TrainConfig  # with the default seed; ``recorded`` may hold runs with other seeds too
     recorded: dict[int, float]  # seed -> validation accuracy on the 10,000 held-out images in the selection runs
 
-    def mean(self, seeds=None) -> float:
-        """Mean recorded validation accuracy over ``seeds`` (default: every recorded seed)."""
-        seeds = list(self.recorded) if seeds is None else list(seeds)
-        return sum(self.recorded[seed] for seed in seeds) / len(seeds)
+    def mean(self) -> float:
+        """Mean recorded validation accuracy over the recorded seeds."""
+        return sum(self.recorded.values()) / len(self.recorded)
 
 
 # Round 1 (one seed, 42). Its ramp gave epoch e (0-based) the share e / epochs (0.95 in the last of 20); the

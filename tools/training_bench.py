@@ -2,16 +2,17 @@
 
 ``python -m fashion_viz bench-training`` launches, one after the other:
 
-- ``python -m fashion_viz train --schedule fast --no-views --out DIR/fast.keras``: its model card holds the
-  validation accuracy (what the schedule was chosen on) and the test accuracy (one look);
+- ``python -m fashion_viz train --schedule fast --no-views --out DIR/fast-N.keras``, once per seed asked for
+  (``--seeds``; by default once, with the schedule's own seed): each model card holds the validation accuracy
+  (what the schedule was chosen on) and the test accuracy (one look per model);
 - the baseline, ``python -m tools.training_bench plain``: plain ``model.fit`` of the seed architecture
   (batch 128, default Adam, no validation split, 15 epochs), saving its model and scoring the test set
   with the same ``fashion_viz.evaluation.evaluate``.
 
-Each is timed from launch to exit. ``time_to_92_s`` is the fast run's time when its test accuracy is at
-least 92.0 %, else null (not reached). The machine's parallel capacity is measured just before (two
-busy processes against one): this 2-vCPU machine gives between about 1.1 and 2 cores' worth, and the
-wall times follow it, so only figures from the same run compare.
+Each is timed from launch to exit. ``time_to_92_s`` is the first fast run's time when its test accuracy is
+at least 92.0 %, else null (not reached); the other seeds show the spread. The machine's parallel capacity
+is measured just before (two busy processes against one): this 2-vCPU machine gives between about 1.1 and
+2 cores' worth, and the wall times follow it, so only figures from the same run compare.
 """
 
 from __future__ import annotations
