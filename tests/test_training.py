@@ -235,8 +235,6 @@ def test_training_batches_come_shuffled_scaled_and_without_tf_data_autotuning(fm
 
 
 def test_the_fast_schedule_is_the_candidate_chosen_on_validation(fmnist):
-    import dataclasses
-
     from tools.select_fast_schedule import CANDIDATES, CHOSEN, WITHOUT_WEIGHT_DECAY, run_candidates
 
     chosen = dataclasses.replace(CANDIDATES[CHOSEN].config, validation_size=TrainConfig().validation_size)
