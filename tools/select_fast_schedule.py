@@ -1,14 +1,14 @@
 """How the fast schedule was chosen: short runs scored on 10,000 held-out training images, never the test set.
 
-    python tools/select_fast_schedule.py [--candidates NAME,...] [--json]
+    python tools/select_fast_schedule.py [--candidates NAME,...] [--seed S] [--json]
 
 The fast schedule has to reach a good model in about two minutes here, so the
-candidates are runs of 18-22 epochs. The usual 2,000-image validation split is too
+candidates are runs of 17-22 epochs. The usual 2,000-image validation split is too
 small to tell them apart (one image is 0.05 points), so this selection holds out
 10,000 training images instead (same seeded rule, ``split_train_validation``) and
-trains on the other 50,000. ``CANDIDATES`` keeps the figures of the selection run
-(2026-11-27, this 2-core machine) next to the candidates; rerunning a candidate
-trains it again with ``fashion_viz.training.train(..., evaluate_on_test=False)``.
+trains on the other 50,000. ``CANDIDATES`` keeps the figures of the selection runs
+(2026-11-27, this 2-core machine; one per seed tried) next to the candidates; rerunning
+a candidate trains it again with ``fashion_viz.training.train(..., evaluate_on_test=False)``.
 The winner became ``SCHEDULES["fast"]``, which trains with the usual 2,000-image
 split; ``python -m fashion_viz bench-training`` measures its one test score.
 """
@@ -30,6 +30,7 @@ from fashion_viz.training import TrainConfig, schedule_config  # noqa: E402
 VALIDATION_SIZE = 10_000
 _OLD_FAST = dict(batch_size=256, learning_rate=6e-3, validation_size=VALIDATION_SIZE)
 _NEW = dict(dropout_ramp=True, initializer="he_uniform", adam_beta_2=0.99, validation_size=VALIDATION_SIZE)
+
 
 @dataclasses.dataclass(frozen=True)
 class Candidate:
