@@ -13,6 +13,7 @@ run_started = time.perf_counter()
 st.set_page_config(page_title="fashion-viz · inside a CNN", page_icon=":material/checkroom:", layout="wide")
 
 from app_pages import resources, state  # noqa: E402 - set_page_config must come first
+from app_pages.boundary import guarded  # noqa: E402
 from app_pages.panels import model_sidebar  # noqa: E402
 
 resources.keep_tensorflow_caches_between_runs()  # Streamlit would clear Keras (and TensorFlow's kernel cache) after every run
@@ -29,9 +30,11 @@ navigation = st.navigation(
         st.Page(state.PAGES["evaluate"], title="Evaluate", icon=":material/analytics:"),
     ]
 )
-model_sidebar()
+with st.sidebar, guarded("the model sidebar"):
+    model_sidebar()
 try:
-    navigation.run()
+    with guarded("the page"):  # the last net; each page also guards its own panels
+        navigation.run()
 finally:
     # TensorFlow, the model and its first traced call, in the background, once per server. Started after the
     # first page's run, not before: Home needs no TensorFlow (its chart's numbers are in the model card), and

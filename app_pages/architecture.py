@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import resources, state
+from app_pages.boundary import guarded
 from app_pages.panels import require_model, show_figure
 from fashion_viz.figures import architecture_figure
 from fashion_viz.layer_guide import describe_layers, shape_text
@@ -20,33 +21,37 @@ st.markdown(
     f"{sum(i.params for i in infos if i.kind == 'dense'):,} of them in the first dense layer."
 )
 
-st.subheader("Layered view (visualkeras)")
-st.image(resources.current_diagram(), caption="Each block is one layer's output; its size follows the output's size (log scale). Colours: layer type.", width="stretch")
+with guarded("the layered view"):
+    st.subheader("Layered view (visualkeras)")
+    st.image(resources.current_diagram(), caption="Each block is one layer's output; its size follows the output's size (log scale). Colours: layer type.", width="stretch")
 
-st.subheader("Interactive diagram")
-st.caption("Hover a block for its input and output shapes, how its parameters are counted and its receptive field.")
-show_figure(architecture_figure(infos), "architecture_diagram")
+with guarded("the interactive diagram"):
+    st.subheader("Interactive diagram")
+    st.caption("Hover a block for its input and output shapes, how its parameters are counted and its receptive field.")
+    show_figure(architecture_figure(infos), "architecture_diagram")
 
-st.subheader("Summary")
-table = pd.DataFrame(
-    [
-        {
-            "layer": i.name,
-            "type": i.type_name,
-            "input shape": shape_text(i.input_shape),
-            "output shape": shape_text(i.output_shape),
-            "parameters": i.params,
-            "receptive field": f"{i.receptive_field}x{i.receptive_field}" if i.receptive_field else "whole image",
-        }
-        for i in infos
-    ]
-)
-st.dataframe(table, hide_index=True, width="stretch", column_config={"parameters": st.column_config.NumberColumn(format="localized")})
-st.markdown(f"**Total parameters: {total:,}** (all trainable; dropout, pooling and flatten have none).")
+with guarded("the summary table"):
+    st.subheader("Summary")
+    table = pd.DataFrame(
+        [
+            {
+                "layer": i.name,
+                "type": i.type_name,
+                "input shape": shape_text(i.input_shape),
+                "output shape": shape_text(i.output_shape),
+                "parameters": i.params,
+                "receptive field": f"{i.receptive_field}x{i.receptive_field}" if i.receptive_field else "whole image",
+            }
+            for i in infos
+        ]
+    )
+    st.dataframe(table, hide_index=True, width="stretch", column_config={"parameters": st.column_config.NumberColumn(format="localized")})
+    st.markdown(f"**Total parameters: {total:,}** (all trainable; dropout, pooling and flatten have none).")
 
-st.subheader("What each layer does")
-for info in infos:
-    with st.expander(f"{info.index + 1}. {info.name}: {info.title} → {shape_text(info.output_shape)}", expanded=info.index == 0):
-        st.markdown(info.explanation)
-        st.caption(f"Parameters: {info.params_formula}")
-st.page_link(state.PAGES["explorer"], label="See each layer at work on a picture in the Explorer", icon=":material/arrow_forward:")
+with guarded("the layer guide"):
+    st.subheader("What each layer does")
+    for info in infos:
+        with st.expander(f"{info.index + 1}. {info.name}: {info.title} → {shape_text(info.output_shape)}", expanded=info.index == 0):
+            st.markdown(info.explanation)
+            st.caption(f"Parameters: {info.params_formula}")
+    st.page_link(state.PAGES["explorer"], label="See each layer at work on a picture in the Explorer", icon=":material/arrow_forward:")

@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import resources, state
+from app_pages.boundary import guarded
 from app_pages.panels import customdata_values, prediction_panel, require_model, show_figure, unit_link
 from app_pages.arithmetic_panel import arithmetic_panel, spatial_position
 from app_pages.picker import image_picker
@@ -25,22 +26,23 @@ names = [info.name for info in infos]
 st.title("Explorer")
 st.caption("Choose a picture, then step through the layers: each shows what that layer makes of the picture.")
 
-pick, picture, chart = st.columns([2, 1.2, 2.6])
-with pick:
-    chosen = image_picker("explorer")
+chosen = activations = None
+with guarded("the Explorer's picture and prediction"):
+    pick, picture, chart = st.columns([2, 1.2, 2.6])
+    with pick:
+        chosen = image_picker("explorer")
+    if chosen is not None:
+        activations = extractor(chosen.image)
+        prediction_panel(chosen, activations.probabilities, picture, chart, "explorer", f"Input: {chosen.caption}")
+        why_link, map_link = st.columns(2)
+        with why_link:
+            st.page_link(state.PAGES["why"], label="Why this answer? See which pixels drove it, by six methods", icon=":material/psychology_alt:")
+        with map_link:
+            st.page_link(state.PAGES["map"], label="Where does this picture sit among all 10,000 test pictures?", icon=":material/scatter_plot:")
+        if chosen.test_index is not None:
+            st.caption(f"Share this view: the link now ends in `?image={chosen.test_index}`.")
 if chosen is None:
     st.info("Upload a photo of a garment (or choose another input) to start.")
-    st.stop()
-
-activations = extractor(chosen.image)
-prediction_panel(chosen, activations.probabilities, picture, chart, "explorer", f"Input: {chosen.caption}")
-why_link, map_link = st.columns(2)
-with why_link:
-    st.page_link(state.PAGES["why"], label="Why this answer? See which pixels drove it, by six methods", icon=":material/psychology_alt:")
-with map_link:
-    st.page_link(state.PAGES["map"], label="Where does this picture sit among all 10,000 test pictures?", icon=":material/scatter_plot:")
-if chosen.test_index is not None:
-    st.caption(f"Share this view: the link now ends in `?image={chosen.test_index}`.")
 
 # ------------------------------------------------------------ layer stepper
 # The stepper, the layer's figures, the arithmetic and the filters are one fragment: a step, a channel
@@ -54,6 +56,11 @@ def _step(delta: int) -> None:
 
 @st.fragment
 def layer_view(chosen, activations) -> None:
+    with guarded("the layer view"):
+        _layer_view(chosen, activations)
+
+
+def _layer_view(chosen, activations) -> None:
     st.divider()
     st.subheader("Step through the layers")
     if st.session_state.get(state.EXPLORER_LAYER) not in names:
@@ -191,7 +198,8 @@ def layer_view(chosen, activations) -> None:
     arithmetic_panel(loaded.model, chosen.image, activations, index, channel)
 
 
-layer_view(chosen, activations)
+if activations is not None:
+    layer_view(chosen, activations)
 
 # ------------------------------------------------------------ filters
 
@@ -200,6 +208,11 @@ layer_view(chosen, activations)
 def filter_weights() -> None:
     """The convolution filters: a fragment of its own (a layer step does not redraw them); on a full run
     it opens on the Explorer's layer when that is a convolution, with the chosen channel outlined."""
+    with guarded("the filter weights"):
+        _filter_weights()
+
+
+def _filter_weights() -> None:
     conv_layers = [i for i in infos if i.kind == "conv"]
     if not conv_layers:
         return
@@ -233,9 +246,10 @@ def filter_weights() -> None:
 
 filter_weights()
 
-with st.sidebar:
-    st.markdown("### This picture")
-    top_class = activations.predicted_class
-    st.markdown(f"Prediction: **{CLASS_NAMES[top_class]}** ({activations.probabilities[top_class]:.1%})")
-    if chosen.label is not None:
-        st.markdown(f"True label: **{CLASS_NAMES[chosen.label]}** {'✓' if chosen.label == top_class else '✗'}")
+if activations is not None:
+    with st.sidebar, guarded("the Explorer's sidebar"):
+        st.markdown("### This picture")
+        top_class = activations.predicted_class
+        st.markdown(f"Prediction: **{CLASS_NAMES[top_class]}** ({activations.probabilities[top_class]:.1%})")
+        if chosen.label is not None:
+            st.markdown(f"True label: **{CLASS_NAMES[chosen.label]}** {'✓' if chosen.label == top_class else '✗'}")

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app_pages import resources, state
+from app_pages.boundary import guarded
 from app_pages.panels import prediction_panel
 from app_pages.picker import GALLERY, UPLOAD, image_picker
 from fashion_viz.model import is_shipped
@@ -23,19 +24,20 @@ card, error = resources.current_model_check()
 # arrives, so sending the chart before the status and the links paints it sooner.
 status, links = st.columns([3, 2])
 if card is not None:
-    st.subheader("Quick classify")
-    pick, picture, chart = st.columns([2, 1, 3])
-    with pick:
-        chosen = image_picker("home", sources=(GALLERY, UPLOAD), full=False)
-    if chosen is not None:
-        probabilities = resources.stored_probabilities(card, chosen)
-        if probabilities is None:
-            loaded, error = resources.current_model()
-            probabilities = resources.current_extractor()(chosen.image).probabilities if loaded is not None else None
-        if probabilities is not None:
-            prediction_panel(chosen, probabilities, picture, chart, "home", "What the model sees")
-            st.page_link(state.PAGES["explorer"], label="Open this picture in the Explorer", icon=":material/arrow_forward:")
-with status:
+    with guarded("Home's quick classify"):
+        st.subheader("Quick classify")
+        pick, picture, chart = st.columns([2, 1, 3])
+        with pick:
+            chosen = image_picker("home", sources=(GALLERY, UPLOAD), full=False)
+        if chosen is not None:
+            probabilities = resources.stored_probabilities(card, chosen)
+            if probabilities is None:
+                loaded, error = resources.current_model()
+                probabilities = resources.current_extractor()(chosen.image).probabilities if loaded is not None else None
+            if probabilities is not None:
+                prediction_panel(chosen, probabilities, picture, chart, "home", "What the model sees")
+                st.page_link(state.PAGES["explorer"], label="Open this picture in the Explorer", icon=":material/arrow_forward:")
+with status, guarded("Home's model status"):
     if card is None or error:
         st.error(f"The model could not be loaded. {error}")
         st.page_link(state.PAGES["train"], label="Train a new model", icon=":material/model_training:")
@@ -58,7 +60,7 @@ with status:
             f"{card.epochs_run} epochs in {card.training_seconds:.0f} s · "
             f"data: {'full Fashion-MNIST on this server' if resources.dataset_on_disk() else 'embedded sample only'}"
         )
-with links:
+with links, guarded("Home's links"):
     st.markdown("**Where to go**")
     st.page_link(state.PAGES["explorer"], label="Explorer: step through the layers with one picture", icon=":material/layers:")
     st.page_link(state.PAGES["architecture"], label="Architecture: the network and what each layer does", icon=":material/account_tree:")

@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import resources, state
+from app_pages.boundary import guarded
 from app_pages.panels import customdata_values, require_model, require_views, show_figure
 from app_pages.picker import image_picker, open_in_explorer
 from fashion_viz import CLASS_NAMES
@@ -49,11 +50,12 @@ elif show == SHOW[2]:
     shown &= ~correct
 
 placed = None
-if chosen is not None:
-    activations = extractor(chosen.image)
-    vector = activations.layer("dense1").values
-    exclude = None if chosen.test_index is None else np.array([chosen.test_index])  # a test picture is not its own neighbour
-    placed = place(index, emap.xy, vector, exclude=exclude)[0]
+with guarded("placing the picture on the map"):
+    if chosen is not None:
+        activations = extractor(chosen.image)
+        vector = activations.layer("dense1").values
+        exclude = None if chosen.test_index is None else np.array([chosen.test_index])  # a test picture is not its own neighbour
+        placed = place(index, emap.xy, vector, exclude=exclude)[0]
 
 
 def map_clicked() -> None:
@@ -63,7 +65,7 @@ def map_clicked() -> None:
         st.session_state[state.MAP_SELECTED] = int(hits[0][0])
 
 
-with chart:
+with chart, guarded("the map"):
     show_figure(
         embedding_figure(emap.xy, data.y_test, predictions, shown, None if placed is None else placed.xy, None if placed is None else placed.neighbours),
         "map_chart", on_select=map_clicked, selection_mode="points",
@@ -71,26 +73,28 @@ with chart:
     st.caption(f"{int(shown.sum()):,} of 10,000 pictures shown · projection: {'openTSNE' if emap.method == 'tsne' else 'PCA'}, computed once for this model. Scroll to zoom, drag to pan, click a dot to see its picture.")
 
 if placed is not None:
-    st.markdown("#### The model thinks your picture looks like these")
-    neighbour_labels = data.y_test[placed.neighbours]
-    yours, theirs = st.columns([1, 10], vertical_alignment="center")
-    yours.image(upscale(chosen.image, 3), caption="yours", width="stretch")
-    theirs.image(exemplar_grid(data.x_test[placed.neighbours], columns=10, factor=3), width="stretch")
-    st.caption(" · ".join(f"#{int(i)} {CLASS_NAMES[int(data.y_test[i])]}" for i in placed.neighbours))
-    common = majority_label(neighbour_labels)
-    predicted = activations.predicted_class
-    agree = "agrees with" if common == predicted else "differs from"
-    st.markdown(
-        f"{int((neighbour_labels == common).sum())} of its 10 nearest test pictures are **{CLASS_NAMES[common]}**; "
-        f"this {agree} the model's answer for your picture, **{CLASS_NAMES[predicted]}**."
-    )
+    with guarded("the picture's neighbours"):
+        st.markdown("#### The model thinks your picture looks like these")
+        neighbour_labels = data.y_test[placed.neighbours]
+        yours, theirs = st.columns([1, 10], vertical_alignment="center")
+        yours.image(upscale(chosen.image, 3), caption="yours", width="stretch")
+        theirs.image(exemplar_grid(data.x_test[placed.neighbours], columns=10, factor=3), width="stretch")
+        st.caption(" · ".join(f"#{int(i)} {CLASS_NAMES[int(data.y_test[i])]}" for i in placed.neighbours))
+        common = majority_label(neighbour_labels)
+        predicted = activations.predicted_class
+        agree = "agrees with" if common == predicted else "differs from"
+        st.markdown(
+            f"{int((neighbour_labels == common).sum())} of its 10 nearest test pictures are **{CLASS_NAMES[common]}**; "
+            f"this {agree} the model's answer for your picture, **{CLASS_NAMES[predicted]}**."
+        )
 
 selected = st.session_state.get(state.MAP_SELECTED)
 if selected is not None:
-    st.markdown("#### The dot you clicked")
-    thumb, text = st.columns([1, 4])
-    thumb.image(upscale(data.x_test[selected], 4), width=112)
-    truth, guess = int(data.y_test[selected]), int(predictions[selected])
-    text.markdown(f"Test image **#{selected}** · true: **{CLASS_NAMES[truth]}** · model: **{CLASS_NAMES[guess]}** {'✓' if truth == guess else '✗'}")
-    if text.button("Open it in the Explorer", icon=":material/layers:", key="map_open"):
-        open_in_explorer(selected)
+    with guarded("the clicked dot"):
+        st.markdown("#### The dot you clicked")
+        thumb, text = st.columns([1, 4])
+        thumb.image(upscale(data.x_test[selected], 4), width=112)
+        truth, guess = int(data.y_test[selected]), int(predictions[selected])
+        text.markdown(f"Test image **#{selected}** · true: **{CLASS_NAMES[truth]}** · model: **{CLASS_NAMES[guess]}** {'✓' if truth == guess else '✗'}")
+        if text.button("Open it in the Explorer", icon=":material/layers:", key="map_open"):
+            open_in_explorer(selected)

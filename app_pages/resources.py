@@ -10,6 +10,7 @@ choice (``state.MODEL_PATH``).
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,8 +85,33 @@ def start_warmup():
             freeze_long_lived_objects()
 
     thread = threading.Thread(target=warm, daemon=True, name="fashion-viz-warmup")
+    thread.started_at = time.monotonic()
     thread.start()
     return thread
+
+
+def wait_for_warmup() -> None:
+    """Wait, with the seconds shown, until the warm-up has imported TensorFlow and loaded the shipped model.
+
+    Only the warm-up thread imports TensorFlow and Keras: a page that needs the model while it runs waits
+    here instead of importing them beside it (two threads importing one large package can each meet the
+    other's half-made modules). The message updates every second and the page goes on within a quarter
+    second of the warm-up ending.
+    """
+    thread = start_warmup()
+    if not thread.is_alive():
+        return
+    note, shown = st.empty(), None
+    while thread.is_alive():
+        seconds = int(time.monotonic() - thread.started_at)
+        if seconds != shown:
+            note.info(
+                f"Loading TensorFlow and the model, once after the server starts… {seconds} s",
+                icon=":material/hourglass_top:",
+            )
+            shown = seconds
+        thread.join(0.25)
+    note.empty()
 
 
 def freeze_long_lived_objects() -> None:
@@ -150,7 +176,9 @@ def stored_probabilities(card, chosen) -> np.ndarray | None:
 
 
 def current_model() -> tuple[LoadedModel | None, str | None]:
-    """(model, None) or (None, message) when the session's model is missing or fails its check."""
+    """(model, None) or (None, message) when the session's model is missing or fails its check
+    (after the warm-up, which it waits for with its progress shown)."""
+    wait_for_warmup()
     try:
         return _load_model(model_identity()), None
     except ModelError as exc:

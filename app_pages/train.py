@@ -5,6 +5,7 @@ import time
 import streamlit as st
 
 from app_pages import resources, state
+from app_pages.boundary import guarded
 from app_pages.panels import explain_missing_dataset, show_figure
 from fashion_viz.figures import training_curves
 from fashion_viz.training import TrainConfig, dropout_share_in_epoch, estimate_seconds, schedule_config, split_sizes
@@ -26,7 +27,8 @@ jobs = resources.training_jobs()
 session_id = st.session_state.setdefault(state.SESSION_ID, f"{time.time_ns():x}")
 running = jobs.snapshot().running
 
-with st.container(border=True):
+started = False
+with st.container(border=True), guarded("the training settings"):
     # Plain widgets, not a form: the time estimate follows every change before training starts.
     # Each schedule has its own widget keys, so choosing one resets the settings to its values.
     schedule = st.segmented_control(
@@ -90,6 +92,7 @@ with st.container(border=True):
     st.caption(f"Estimated time on this 2-core server: about {when} ({used:,} training images, {held_out:,} held out, batch {config.batch_size}).")
     started = st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=running)
 if started:
+    resources.wait_for_warmup()  # the training thread imports TensorFlow: never beside the warm-up's import
     if jobs.start(data, config, owner=session_id):
         running = True
     else:
@@ -99,7 +102,11 @@ if started:
 def progress_panel() -> None:
     """The job's progress, curves and result. Refreshes itself every second only while a job runs;
     when the job this tab watched ends, the whole page reruns once (so "Start training" is enabled again)."""
-    job = jobs.snapshot()
+    with guarded("the training progress"):
+        _progress(jobs.snapshot())
+
+
+def _progress(job) -> None:
     if job.running:
         st.session_state[state.TRAIN_WATCHING] = True
     elif st.session_state.pop(state.TRAIN_WATCHING, False):

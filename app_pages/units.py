@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import resources, state
+from app_pages.boundary import guarded
 from app_pages.panels import require_model, require_views, show_figure
 from app_pages.picker import open_in_explorer
 from fashion_viz import CLASS_NAMES
@@ -65,49 +66,50 @@ row = atlas.row(layer, unit)
 favourite = int(atlas.favourite[row])
 predictions = resources.current_test_predictions()
 
-st.subheader(unit_name(layer, unit).capitalize())
-imagined, behaviour, votes = st.columns([1.05, 1.4, 1.6])
-with imagined:
-    st.markdown("**What the model imagines for it**")
-    st.image(upscale(atlas.act_max[row], 8), width=224, clamp=True)
-    objective = {"conv1": "its value at the centre of the map", "conv2": "its value at the centre of the map", "dense1": "its value before the ReLU", "predictions": "the class's logit (before the softmax)"}[layer]
-    reached, p99 = float(atlas.act_max_reached[row]), float(atlas.score_p99[row])
-    st.caption(
-        f"Built from noise by {atlas.steps} steps of gradient ascent on {objective}, with 1 px jitter and penalties "
-        f"that keep it smooth: it reaches **{reached:.2f}**, where the strongest 1 % of test pictures reach {p99:.2f}."
-    )
-with behaviour:
-    share = float(atlas.active_share[row])
-    active_text = {
-        "conv1": f"{share:.0%} of map positions are above zero, on average over the test pictures",
-        "conv2": f"{share:.0%} of map positions are above zero, on average over the test pictures",
-        "dense1": f"active (above zero) for {share:.0%} of the test pictures",
-        "predictions": f"the model's answer for {share:.1%} of the test pictures",
-    }[layer]
-    st.markdown(f"**How it behaves:** {active_text}.")
-    what = {"conv1": "strongest value in its map", "conv2": "strongest value in its map", "dense1": "activation", "predictions": "logit"}[layer]
-    show_figure(class_bars(atlas.class_means[row], "Mean per true class", what, highlight=favourite), "units_class_means")
-    st.caption(f"Orange: its favourite class, {CLASS_NAMES[favourite]} (the highest mean).")
-with votes:
-    if layer in ("conv2", "dense1"):
-        show_figure(
-            class_bars(atlas.votes[row], "What it votes for", "logit with it minus logit without it", signed=True),
-            "units_votes",
-        )
-        st.caption("How much each class's logit drops when this unit is switched off. Blue: it pushes that class up; red: it pushes it down. Averaged over the 10,000 test pictures, dropout off.")
-    elif layer == "predictions":
-        show_figure(feeder_bars(atlas.feeders[unit], unit), "units_feeders")
-        strongest = [int(u) for u in np.argsort(atlas.feeders[unit])[::-1][:4]]
-        st.caption("Open one of the strongest feeders:")
-        for column, u in zip(st.columns(len(strongest)), strongest):
-            column.button(f"unit {u}", key=f"units_feeder_{u}", on_click=choose, args=("dense1", u), width="stretch")
-    else:
-        st.markdown("**The 3x3 kernel is the whole story.**")
+with guarded("the unit's pictures and votes"):
+    st.subheader(unit_name(layer, unit).capitalize())
+    imagined, behaviour, votes = st.columns([1.05, 1.4, 1.6])
+    with imagined:
+        st.markdown("**What the model imagines for it**")
+        st.image(upscale(atlas.act_max[row], 8), width=224, clamp=True)
+        objective = {"conv1": "its value at the centre of the map", "conv2": "its value at the centre of the map", "dense1": "its value before the ReLU", "predictions": "the class's logit (before the softmax)"}[layer]
+        reached, p99 = float(atlas.act_max_reached[row]), float(atlas.score_p99[row])
         st.caption(
-            "A conv1 value is the 9 weights below times the 3x3 patch of pixels under them, plus a bias, then ReLU. "
-            "So the picture on the left is only this pattern drawn at the centre; the exemplars below show where it occurs in real garments."
+            f"Built from noise by {atlas.steps} steps of gradient ascent on {objective}, with 1 px jitter and penalties "
+            f"that keep it smooth: it reaches **{reached:.2f}**, where the strongest 1 % of test pictures reach {p99:.2f}."
         )
-        show_figure(kernel_mosaic(conv_kernels(loaded.model, "conv1")[..., unit : unit + 1], f"conv1 filter {unit}"), "units_kernel")
+    with behaviour:
+        share = float(atlas.active_share[row])
+        active_text = {
+            "conv1": f"{share:.0%} of map positions are above zero, on average over the test pictures",
+            "conv2": f"{share:.0%} of map positions are above zero, on average over the test pictures",
+            "dense1": f"active (above zero) for {share:.0%} of the test pictures",
+            "predictions": f"the model's answer for {share:.1%} of the test pictures",
+        }[layer]
+        st.markdown(f"**How it behaves:** {active_text}.")
+        what = {"conv1": "strongest value in its map", "conv2": "strongest value in its map", "dense1": "activation", "predictions": "logit"}[layer]
+        show_figure(class_bars(atlas.class_means[row], "Mean per true class", what, highlight=favourite), "units_class_means")
+        st.caption(f"Orange: its favourite class, {CLASS_NAMES[favourite]} (the highest mean).")
+    with votes:
+        if layer in ("conv2", "dense1"):
+            show_figure(
+                class_bars(atlas.votes[row], "What it votes for", "logit with it minus logit without it", signed=True),
+                "units_votes",
+            )
+            st.caption("How much each class's logit drops when this unit is switched off. Blue: it pushes that class up; red: it pushes it down. Averaged over the 10,000 test pictures, dropout off.")
+        elif layer == "predictions":
+            show_figure(feeder_bars(atlas.feeders[unit], unit), "units_feeders")
+            strongest = [int(u) for u in np.argsort(atlas.feeders[unit])[::-1][:4]]
+            st.caption("Open one of the strongest feeders:")
+            for column, u in zip(st.columns(len(strongest)), strongest):
+                column.button(f"unit {u}", key=f"units_feeder_{u}", on_click=choose, args=("dense1", u), width="stretch")
+        else:
+            st.markdown("**The 3x3 kernel is the whole story.**")
+            st.caption(
+                "A conv1 value is the 9 weights below times the 3x3 patch of pixels under them, plus a bias, then ReLU. "
+                "So the picture on the left is only this pattern drawn at the centre; the exemplars below show where it occurs in real garments."
+            )
+            show_figure(kernel_mosaic(conv_kernels(loaded.model, "conv1")[..., unit : unit + 1], f"conv1 filter {unit}"), "units_kernel")
 
 
 def exemplar_section(title: str, indices: np.ndarray, positions: np.ndarray | None, key: str) -> None:
@@ -129,5 +131,7 @@ def exemplar_section(title: str, indices: np.ndarray, positions: np.ndarray | No
 
 
 box_note = " (orange box: the patch of pixels its strongest value saw)" if layer in ("conv1", "conv2") else ""
-exemplar_section(f"The 9 test pictures that excite it most{box_note}", atlas.top[row], atlas.top_position[row], "top")
-exemplar_section(f"The 9 that excite it least among its favourite class, {CLASS_NAMES[favourite]}", atlas.bottom[row], None, "bottom")
+with guarded("the strongest exemplars"):
+    exemplar_section(f"The 9 test pictures that excite it most{box_note}", atlas.top[row], atlas.top_position[row], "top")
+with guarded("the weakest exemplars"):
+    exemplar_section(f"The 9 that excite it least among its favourite class, {CLASS_NAMES[favourite]}", atlas.bottom[row], None, "bottom")

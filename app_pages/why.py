@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import resources, state
+from app_pages.boundary import guarded
 from app_pages.panels import require_model, show_figure
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
@@ -23,118 +24,121 @@ st.caption(
     "the table below says how well each passed checks of faithfulness on 500 test pictures."
 )
 
-pick, settings = st.columns([2, 3])
-with pick:
-    chosen = image_picker("why")
-if chosen is None:
-    st.info("Upload a photo of a garment (or choose another input) to start.")
-    st.stop()
+with guarded("the attribution maps and what-if"):
+    pick, settings = st.columns([2, 3])
+    with pick:
+        chosen = image_picker("why")
+    if chosen is None:
+        st.info("Upload a photo of a garment (or choose another input) to start.")
+        st.stop()
 
-_, original = scorer.predict(model_input(chosen.image))
-original = original[0]
-predicted = int(np.argmax(original))
+    _, original = scorer.predict(model_input(chosen.image))
+    original = original[0]
+    predicted = int(np.argmax(original))
 
-# ------------------------------------------------------------ what-if (applies to everything below)
-off = st.session_state.setdefault(state.WHY_OFF, {"conv1": [], "conv2": [], "dense1": []})
-with st.expander("What if… switch units off or change the picture", expanded=False):
-    acts = resources.current_extractor()(chosen.image)
-    a, b, c = st.columns(3)
-    for column, layer, size in ((a, "conv1", 32), (b, "conv2", 64), (c, "dense1", 128)):
-        key = f"why_off_{layer}"
-        st.session_state[key] = off[layer]
+    # ------------------------------------------------------------ what-if (applies to everything below)
+    off = st.session_state.setdefault(state.WHY_OFF, {"conv1": [], "conv2": [], "dense1": []})
+    with st.expander("What if… switch units off or change the picture", expanded=False):
+        acts = resources.current_extractor()(chosen.image)
+        a, b, c = st.columns(3)
+        for column, layer, size in ((a, "conv1", 32), (b, "conv2", 64), (c, "dense1", 128)):
+            key = f"why_off_{layer}"
+            st.session_state[key] = off[layer]
 
-        def changed(layer=layer, key=key) -> None:
-            st.session_state[state.WHY_OFF][layer] = list(st.session_state[key])
+            def changed(layer=layer, key=key) -> None:
+                st.session_state[state.WHY_OFF][layer] = list(st.session_state[key])
 
-        column.multiselect(f"{layer}: switch off", list(range(size)), key=key, on_change=changed,
-                           format_func=lambda k, layer=layer: f"{'unit' if layer == 'dense1' else 'channel'} {k}")
-        if column.button(f"Switch off the 5 strongest ({layer})", key=f"why_strongest_{layer}", width="stretch"):
-            off[layer] = sorted(set(off[layer]) | set(strongest_units(acts.layer(layer).values)))
+            column.multiselect(f"{layer}: switch off", list(range(size)), key=key, on_change=changed,
+                               format_func=lambda k, layer=layer: f"{'unit' if layer == 'dense1' else 'channel'} {k}")
+            if column.button(f"Switch off the 5 strongest ({layer})", key=f"why_strongest_{layer}", width="stretch"):
+                off[layer] = sorted(set(off[layer]) | set(strongest_units(acts.layer(layer).values)))
+                st.rerun()
+        st.markdown("**Change the picture**")
+        e1, e2, e3, e4 = st.columns(4)
+        edit = InputEdit(
+            shift_x=e1.slider("Shift across (px)", -8, 8, 0, key="why_shift_x"),
+            shift_y=e1.slider("Shift down (px)", -8, 8, 0, key="why_shift_y"),
+            rotate=float(e2.slider("Rotate (degrees)", -90, 90, 0, 5, key="why_rotate")),
+            scale=e2.slider("Scale", 0.5, 1.5, 1.0, 0.05, key="why_scale"),
+            brightness=e3.slider("Brightness", -150, 150, 0, 10, key="why_brightness"),
+            contrast=e3.slider("Contrast", 0.2, 2.0, 1.0, 0.1, key="why_contrast"),
+            invert=e4.checkbox("Invert (light background)", key="why_invert"),
+            noise=float(e4.slider("Noise (grey levels)", 0, 100, 0, 5, key="why_noise")),
+            erase=(
+                (e4.slider("Erase: top row", 0, 27, 4, key="why_erase_top"), e4.slider("Erase: left column", 0, 27, 8, key="why_erase_left"), 8, 12)
+                if e4.checkbox("Erase a 8x12 patch", key="why_erase") else None
+            ),
+        )
+        if st.button("Reset the what-if", icon=":material/restart_alt:"):
+            for key in [k for k in st.session_state if str(k).startswith("why_") and k != "why_source"]:
+                del st.session_state[key]
+            st.session_state[state.WHY_OFF] = {"conv1": [], "conv2": [], "dense1": []}
             st.rerun()
-    st.markdown("**Change the picture**")
-    e1, e2, e3, e4 = st.columns(4)
-    edit = InputEdit(
-        shift_x=e1.slider("Shift across (px)", -8, 8, 0, key="why_shift_x"),
-        shift_y=e1.slider("Shift down (px)", -8, 8, 0, key="why_shift_y"),
-        rotate=float(e2.slider("Rotate (degrees)", -90, 90, 0, 5, key="why_rotate")),
-        scale=e2.slider("Scale", 0.5, 1.5, 1.0, 0.05, key="why_scale"),
-        brightness=e3.slider("Brightness", -150, 150, 0, 10, key="why_brightness"),
-        contrast=e3.slider("Contrast", 0.2, 2.0, 1.0, 0.1, key="why_contrast"),
-        invert=e4.checkbox("Invert (light background)", key="why_invert"),
-        noise=float(e4.slider("Noise (grey levels)", 0, 100, 0, 5, key="why_noise")),
-        erase=(
-            (e4.slider("Erase: top row", 0, 27, 4, key="why_erase_top"), e4.slider("Erase: left column", 0, 27, 8, key="why_erase_left"), 8, 12)
-            if e4.checkbox("Erase a 8x12 patch", key="why_erase") else None
-        ),
-    )
-    if st.button("Reset the what-if", icon=":material/restart_alt:"):
-        for key in [k for k in st.session_state if str(k).startswith("why_") and k != "why_source"]:
-            del st.session_state[key]
-        st.session_state[state.WHY_OFF] = {"conv1": [], "conv2": [], "dense1": []}
-        st.rerun()
 
-image = edit_image(chosen.image, edit)
-switched_off = {layer: units for layer, units in off.items() if units}
-changed = bool(switched_off) or not edit.is_identity
-_, probabilities = scorer.predict(model_input(image), switched_off)
-probabilities = probabilities[0]
-if changed:
-    st.info(explain_change(original, probabilities, switched_off, edit), icon=":material/science:")
-
-with settings:
-    s1, s2 = st.columns(2)
-    target = s1.selectbox("Explain the class", range(len(CLASS_NAMES)), index=int(np.argmax(probabilities)), key=f"why_target_{predicted}",
-                          format_func=lambda k: f"{CLASS_NAMES[k]} ({probabilities[k]:.0%})")
-    contrast_choice = s2.selectbox("…rather than (contrastive)", [None, *range(len(CLASS_NAMES))], key="why_contrast_class",
-                                   format_func=lambda k: "no other class" if k is None else CLASS_NAMES[k])
-    methods = st.multiselect("Methods", METHODS, default=list(METHODS), format_func=TITLES.get, key="why_methods")
-    s3, s4, s5 = st.columns(3)
-    opacity = s3.slider("Map opacity", 0.0, 1.0, 0.6, 0.05, key="why_opacity")
-    cam_layer = s4.radio("Grad-CAM layer", ["conv2", "conv1"], horizontal=True, key="why_cam_layer")
-    patches = {"2 px, stride 1": (2, 1), "3 px, stride 1": (3, 1), "4 px, stride 2": (4, 2), "6 px, stride 2": (6, 2), "8 px, stride 4": (8, 4)}
-    patch = patches[s5.select_slider("Occlusion patch", options=list(patches), value="4 px, stride 2", key="why_patch")]
-
-contrast = None if contrast_choice is None or contrast_choice == target else int(contrast_choice)
-options = {"gradcam": {"layer": cam_layer}, "gradcam++": {"layer": cam_layer}, "occlusion": {"patch": patch[0], "stride": patch[1]}}
-results = [attribute(scorer, image, m, int(target), contrast, switched_off, **options.get(m, {})) for m in methods]
-
-maps, scores = st.columns([2.6, 1])
-with maps:
-    if results:
-        show_figure(attribution_grid_figure(image, results, opacity), "why_maps")
-    else:
-        st.info("Choose at least one method.")
-with scores:
-    show_figure(probability_chart(probabilities, chosen.label, title=f"{'After your changes: ' if changed else ''}{CLASS_NAMES[int(np.argmax(probabilities))]} ({probabilities.max():.0%})"), "why_probabilities")
+    image = edit_image(chosen.image, edit)
+    switched_off = {layer: units for layer, units in off.items() if units}
+    changed = bool(switched_off) or not edit.is_identity
+    _, probabilities = scorer.predict(model_input(image), switched_off)
+    probabilities = probabilities[0]
     if changed:
-        show_figure(whatif_figure(original, probabilities), "why_whatif")
-    ig = next((r for r in results if r.method == "integrated-gradients"), None)
-    if ig is not None:
-        st.caption(f"Integrated Gradients used {ig.details['steps']} steps; its attributions add up to {ig.details['attribution_sum']:.3f} "
-                   f"against a score change of {ig.details['score_change']:.3f} from a black picture ({ig.details['completeness_error']:.1%} off).")
+        st.info(explain_change(original, probabilities, switched_off, edit), icon=":material/science:")
 
-with st.expander("What each method measures, and its known weaknesses", expanded=False):
-    for method in METHODS:
-        st.markdown(f"**{TITLES[method]}** ({'signed' if method in ('integrated-gradients', 'occlusion') else 'unsigned'}): {NOTES[method]}")
+    with settings:
+        s1, s2 = st.columns(2)
+        target = s1.selectbox("Explain the class", range(len(CLASS_NAMES)), index=int(np.argmax(probabilities)), key=f"why_target_{predicted}",
+                              format_func=lambda k: f"{CLASS_NAMES[k]} ({probabilities[k]:.0%})")
+        contrast_choice = s2.selectbox("…rather than (contrastive)", [None, *range(len(CLASS_NAMES))], key="why_contrast_class",
+                                       format_func=lambda k: "no other class" if k is None else CLASS_NAMES[k])
+        methods = st.multiselect("Methods", METHODS, default=list(METHODS), format_func=TITLES.get, key="why_methods")
+        s3, s4, s5 = st.columns(3)
+        opacity = s3.slider("Map opacity", 0.0, 1.0, 0.6, 0.05, key="why_opacity")
+        cam_layer = s4.radio("Grad-CAM layer", ["conv2", "conv1"], horizontal=True, key="why_cam_layer")
+        patches = {"2 px, stride 1": (2, 1), "3 px, stride 1": (3, 1), "4 px, stride 2": (4, 2), "6 px, stride 2": (6, 2), "8 px, stride 4": (8, 4)}
+        patch = patches[s5.select_slider("Occlusion patch", options=list(patches), value="4 px, stride 2", key="why_patch")]
 
-st.subheader("How far can each map be trusted?")
-report = load_report(loaded.path, loaded.card.model_sha256)
-if report is None:
-    st.info(
-        f"Not measured for this model yet. `python -m fashion_viz faithfulness --model {loaded.path}` measures it "
-        f"(a few minutes) and stores `{report_path(loaded.path).name}` beside the model."
-    )
-else:
-    table = faithfulness_table(report)
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        column: st.column_config.NumberColumn(format="%.3f") for column in table.columns if column != "method"
-    })
-    st.caption(
-        f"Measured on {report.images} test pictures (50 per class), explaining each one's predicted class. Deletion: the most important "
-        "pixels are set to black, 8 at a time; the area under the probability curve is lower when the map found what matters. "
-        "Insertion: from a blurred copy, the most important pixels come back first; higher is better. Each is beside the same "
-        f"figure for a random pixel order. ρ: the median rank correlation ({report.randomisation_images} pictures) between this "
-        "model's map and the map of a copy whose top layers were re-initialised at random; a method that explains the model falls "
-        "towards 0, one that stays high shows the picture more than the model. Integrated Gradients' completeness: median "
-        f"{report.ig_completeness['median']:.1%}, worst {report.ig_completeness['max']:.1%}."
-    )
+    contrast = None if contrast_choice is None or contrast_choice == target else int(contrast_choice)
+    options = {"gradcam": {"layer": cam_layer}, "gradcam++": {"layer": cam_layer}, "occlusion": {"patch": patch[0], "stride": patch[1]}}
+    results = [attribute(scorer, image, m, int(target), contrast, switched_off, **options.get(m, {})) for m in methods]
+
+    maps, scores = st.columns([2.6, 1])
+    with maps:
+        if results:
+            show_figure(attribution_grid_figure(image, results, opacity), "why_maps")
+        else:
+            st.info("Choose at least one method.")
+    with scores:
+        show_figure(probability_chart(probabilities, chosen.label, title=f"{'After your changes: ' if changed else ''}{CLASS_NAMES[int(np.argmax(probabilities))]} ({probabilities.max():.0%})"), "why_probabilities")
+        if changed:
+            show_figure(whatif_figure(original, probabilities), "why_whatif")
+        ig = next((r for r in results if r.method == "integrated-gradients"), None)
+        if ig is not None:
+            st.caption(f"Integrated Gradients used {ig.details['steps']} steps; its attributions add up to {ig.details['attribution_sum']:.3f} "
+                       f"against a score change of {ig.details['score_change']:.3f} from a black picture ({ig.details['completeness_error']:.1%} off).")
+
+with guarded("the method notes"):
+    with st.expander("What each method measures, and its known weaknesses", expanded=False):
+        for method in METHODS:
+            st.markdown(f"**{TITLES[method]}** ({'signed' if method in ('integrated-gradients', 'occlusion') else 'unsigned'}): {NOTES[method]}")
+
+with guarded("the faithfulness table"):
+    st.subheader("How far can each map be trusted?")
+    report = load_report(loaded.path, loaded.card.model_sha256)
+    if report is None:
+        st.info(
+            f"Not measured for this model yet. `python -m fashion_viz faithfulness --model {loaded.path}` measures it "
+            f"(a few minutes) and stores `{report_path(loaded.path).name}` beside the model."
+        )
+    else:
+        table = faithfulness_table(report)
+        st.dataframe(table, hide_index=True, width="stretch", column_config={
+            column: st.column_config.NumberColumn(format="%.3f") for column in table.columns if column != "method"
+        })
+        st.caption(
+            f"Measured on {report.images} test pictures (50 per class), explaining each one's predicted class. Deletion: the most important "
+            "pixels are set to black, 8 at a time; the area under the probability curve is lower when the map found what matters. "
+            "Insertion: from a blurred copy, the most important pixels come back first; higher is better. Each is beside the same "
+            f"figure for a random pixel order. ρ: the median rank correlation ({report.randomisation_images} pictures) between this "
+            "model's map and the map of a copy whose top layers were re-initialised at random; a method that explains the model falls "
+            "towards 0, one that stays high shows the picture more than the model. Integrated Gradients' completeness: median "
+            f"{report.ig_completeness['median']:.1%}, worst {report.ig_completeness['max']:.1%}."
+        )

@@ -17,6 +17,13 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
+# Imported here, before any figure is built, on purpose: Plotly's validators read ``sys.modules["pandas"]``
+# without importing it (``get_module("pandas", should_load=False)``), so while another thread was still
+# importing pandas (Keras imports it, in the app's warm-up thread) a figure built meanwhile met the half-made
+# module and failed ("partially initialized module 'pandas' has no attribute 'Series'": the error box a new
+# server's second visitor saw on Home). A real import waits for another thread's import to finish.
+import pandas  # noqa: F401
 import plotly.graph_objects as go
 
 from fashion_viz import CLASS_NAMES

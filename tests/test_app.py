@@ -675,3 +675,33 @@ def test_a_finished_run_leaves_keras_and_tensorflow_caches_alone(shipped):
     before = counter(keras.layers.Dense(2).name)
     script_runner._clean_problem_modules()  # what Streamlit runs after each script run
     assert counter(keras.layers.Dense(2).name) == before + 1
+
+
+def test_a_page_that_needs_the_model_waits_for_the_warm_up_instead_of_loading_beside_it(shipped, monkeypatch):
+    """Only the warm-up thread imports TensorFlow: the Explorer, opened while it runs, waits for it (showing the
+    seconds) and loads its model only once it has finished, then draws its charts."""
+    import threading
+    import time
+
+    from app_pages import resources
+
+    finished = {}
+
+    def slow_warmup():
+        time.sleep(1.5)
+        finished["at"] = time.monotonic()
+
+    thread = threading.Thread(target=slow_warmup, daemon=True)
+    thread.started_at = time.monotonic()
+    thread.start()
+    monkeypatch.setattr(resources, "start_warmup", lambda: thread)
+    loads = []
+    real_load = resources._load_model
+    monkeypatch.setattr(resources, "_load_model", lambda identity: (loads.append(time.monotonic()), real_load(identity))[1])
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("app_pages/explorer.py")
+    at.run()
+    assert not at.exception
+    assert loads and min(loads) >= finished["at"], "the model was loaded only after the warm-up ended"
+    assert any(t.startswith("Prediction:") for t in chart_titles(at))
+    assert not [i for i in at.info if "Loading TensorFlow" in i.value], "the progress note is gone once the model is there"

@@ -304,3 +304,18 @@ def test_explorer_channel_to_its_unit_page_then_a_photo_on_the_map(page, app_url
     settle(page)
     assert page.locator("[data-testid='stPlotlyChart'] .legendtext", has_text="your picture").count() == 1
     no_exceptions(page)
+
+
+def test_a_cold_start_under_six_visitors_shows_no_error(shipped, fmnist):
+    """One round of `tools/cold_start_stress.py`: a new server with an empty bytecode cache and six browser sessions
+    at once during its warm-up, each visiting every page and uploading a photo. Plotly once met pandas half-imported
+    by the warm-up thread there and Home showed Streamlit's redacted error box."""
+    _require_browser()
+    from tools.cold_start_stress import run_cold_start_stress
+
+    summary = run_cold_start_stress(rounds=1, sessions=6, as_json=True)
+    result = summary["per_round"][0]
+    assert result["pages_visited"] == 6 * 8, result["examples"]
+    assert summary["exceptions_shown"] == 0 and summary["panels_failed"] == 0, result["examples"]
+    assert summary["tracebacks_in_log"] == 0, result["log_excerpt"]
+    assert len(result["upload_answer_s"]) == 6

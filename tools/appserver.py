@@ -41,10 +41,19 @@ def rss_mb(pid: int) -> float:
 class AppServer:
     """``streamlit run app.py`` on a free 127.0.0.1 port."""
 
-    def __init__(self, port: int | None = None, env: dict[str, str] | None = None, script: str = "app.py", cwd: Path = ROOT, flags: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        script: str = "app.py",
+        cwd: Path = ROOT,
+        flags: tuple[str, ...] = (),
+        log: Path | None = None,
+    ):
         self.port = port or free_port()
         self.env = env or {}
         self.script, self.cwd, self.flags = script, Path(cwd), tuple(flags)
+        self.log = log  # the server's stdout and stderr go here (discarded when None)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -53,13 +62,18 @@ class AppServer:
 
     def launch(self) -> None:
         """Start the process without waiting for it to answer."""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", self.script, "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(self.port), *self.flags],
-            cwd=self.cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, **self.env},
-        )
+        output = open(self.log, "ab") if self.log is not None else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", self.script, "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(self.port), *self.flags],
+                cwd=self.cwd,
+                stdout=output,
+                stderr=subprocess.STDOUT if self.log is not None else subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+            )
+        finally:
+            if self.log is not None:
+                output.close()
 
     def wait_healthy(self, timeout: float = 60) -> None:
         deadline = time.time() + timeout

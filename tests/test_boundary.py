@@ -1,0 +1,65 @@
+"""The app's error boundary: a failure inside any page's compute shows one plain sentence with a reference,
+the traceback goes to the server's log under that reference, and the rest of the page still renders."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_app import APP, chart_titles
+
+from app_pages import boundary
+
+# page, the compute that is made to fail, and what must still be on the page around it
+CASES = [
+    (None, "app_pages.panels.probability_chart", lambda at: "Test accuracy" in [m.label for m in at.metric]),
+    ("architecture", "fashion_viz.figures.architecture_figure", lambda at: len(at.dataframe) == 1 and len(at.expander) >= 10),
+    ("explorer", "fashion_viz.figures.layer_output_figure", lambda at: any(t.startswith("Prediction:") for t in chart_titles(at))),
+    ("why", "fashion_viz.attribution_figures.attribution_grid_figure", lambda at: len(at.dataframe) == 1),
+    ("units", "fashion_viz.unit_figures.class_bars", lambda at: any("excite it most" in m.value for m in at.markdown)),
+    ("map", "fashion_viz.unit_figures.embedding_figure", lambda at: any("looks like these" in m.value for m in at.markdown)),
+    ("train", "fashion_viz.training.estimate_seconds", lambda at: any("No training has run" in c.value for c in at.caption)),
+    ("evaluate", "fashion_viz.figures.confusion_matrix_figure", lambda at: "Test accuracy" in [m.label for m in at.metric]),
+]
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.mark.parametrize("page, target, rest_of_page", CASES, ids=[c[0] or "home" for c in CASES])
+def test_a_failing_panel_says_so_plainly_and_the_page_goes_on(fmnist, shipped, monkeypatch, page, target, rest_of_page):
+    module_name, name = target.rsplit(".", 1)
+    module = __import__(module_name, fromlist=[name])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(module, name, broken)
+    log = Records()
+    boundary.LOG.addHandler(log)
+    try:
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.run()
+        if page:
+            at.switch_page(f"app_pages/{page}.py")
+            at.run()
+    finally:
+        boundary.LOG.removeHandler(log)
+    assert not at.exception, "no Streamlit error box"
+    messages = [e.value for e in at.error if "could not be drawn" in e.value]
+    assert len(messages) == 1, [e.value for e in at.error]
+    assert messages[0].startswith("This part could not be drawn; the rest of the page works. Reference ")
+    reference = re.search(r"Reference ([0-9a-f]{8})\.", messages[0]).group(1)
+    logged = [r for r in log.records if reference in r.getMessage()]
+    assert logged and logged[0].exc_info and "injected failure" in str(logged[0].exc_info[1]), "the traceback is in the log under the reference"
+    assert "injected failure" not in " ".join(e.value for e in at.error), "the message does not show the error itself"
+    assert rest_of_page(at), "the rest of the page still renders"
+    assert at.title, "the page's title is there"
