@@ -254,6 +254,17 @@ def current_diagram():
     return _diagram(model_identity())
 
 
+@st.cache_resource
+def step_timing():
+    """What a training step costs on this machine (``training.StepTiming``), measured once per server in the
+    background after the warm-up (a few seconds of CPU), on the embedded sample's real pictures."""
+    from fashion_viz.jobs import BackgroundValue
+    from fashion_viz.training import measure_step_timing
+
+    s = sample()
+    return BackgroundValue(lambda: measure_step_timing(s.images, s.labels), wait_for=start_warmup(), name="fashion-viz-step-timing")
+
+
 def _prepare_after_training(path: Path) -> None:
     data = dataset()
     if data is not None:

@@ -37,6 +37,7 @@ EVAL_TRUE = "eval_true"  # Evaluate: the chosen cell's true class
 EVAL_PRED = "eval_pred"  # Evaluate: the chosen cell's predicted class
 SESSION_ID = "session_id"  # who owns a training job
 TRAIN_WATCHING = "train_watching"  # this tab saw a job running (so it reruns the page once it ends)
+TRAIN_TIMING_PENDING = "train_timing_pending"  # this tab showed "timing…" (so it reruns the page once the estimate is there)
 LAST_RUN_MS = "_last_run_ms"  # server-side time of the last run (read by the benchmark)
 
 # Widget keys (dropped by Streamlit when their page is left).

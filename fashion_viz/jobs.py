@@ -207,3 +207,28 @@ class PreparationJobs:
             except Exception as exc:  # noqa: BLE001 - reported to the page, never raised into a session
                 traceback.print_exc()
                 self._set(sha, state="failed", error=f"{type(exc).__name__}: {exc}")
+
+
+class BackgroundValue:
+    """One value computed once in a background thread (after ``wait_for`` has finished, if given); any session
+    reads ``done``, ``value`` and ``error`` without waiting. The Train page's time estimate uses it for the
+    measured cost of a training step, which takes a few seconds of CPU and is the same for every visitor."""
+
+    def __init__(self, compute: Callable[[], object], wait_for: threading.Thread | None = None, name: str = "fashion-viz-background"):
+        self.value: object | None = None
+        self.error: str | None = None
+
+        def run() -> None:
+            if wait_for is not None:
+                wait_for.join()
+            try:
+                self.value = compute()
+            except Exception as exc:  # noqa: BLE001 - reported to the page as a message
+                self.error = f"{type(exc).__name__}: {exc}"
+
+        self._thread = threading.Thread(target=run, daemon=True, name=name)
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()

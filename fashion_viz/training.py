@@ -9,6 +9,7 @@ seeds only its own layers and pipeline, never the process's random generators
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -144,18 +145,66 @@ def split_train_validation(data: FashionMNIST, config: TrainConfig):
     return (x[train], y[train]), (x[val], y[val])
 
 
-# Measured on the 2-core CPU machine (bf16, steps_per_execution 8): an epoch costs about 0.11 ms per
-# image plus 2 ms per optimizer step (batch 64: 8.2 s, batch 128: 7.3 s, batch 256: 6.5 s for 58,000).
-SECONDS_PER_IMAGE = 0.11e-3
-SECONDS_PER_STEP = 2.0e-3
-SECONDS_PER_RUN = 5.0  # tracing the training step, scoring the 10,000 test images, saving (a 4-epoch run of 4,000 images: 9 s)
+SAVE_SECONDS = 1.0  # writing the model, its card and its companion files
+TIMED_BATCH_SIZES = (64, 256)  # a training step's cost is measured at these two sizes and interpolated between
 
 
-def estimate_seconds(config: TrainConfig, n_images: int = 60_000) -> float:
-    """Expected wall time of a run on this kind of machine, from the measured per-image and per-step costs."""
-    n_train, _ = split_sizes(min(n_images, config.train_limit or n_images), config.validation_size)
+@dataclass(frozen=True)
+class StepTiming:
+    """What a training step costs on this machine, measured (:func:`measure_step_timing`), not assumed:
+    a step of batch B takes ``step_s + image_s * B``; a run also traces its step once (``trace_s``)."""
+
+    step_s: float
+    image_s: float
+    trace_s: float
+
+    def seconds_per_step(self, batch_size: int) -> float:
+        return self.step_s + self.image_s * batch_size
+
+
+def measure_step_timing(images: np.ndarray, labels: np.ndarray, config: TrainConfig | None = None, steps: int = 16) -> StepTiming:
+    """Time the training step of ``config`` (the fast schedule by default) at two batch sizes on this machine.
+
+    Each size: a fresh model compiled as a run compiles it, one fit to trace it, then ``steps`` steps timed.
+    ``images``/``labels`` are repeated to fill the steps (the sample of real pictures is enough: the cost does
+    not depend on the pixels). About 4-6 s of CPU in all.
+    """
+    config = config or schedule_config("fast")
+    per_step, trace = {}, []
+    for batch_size in TIMED_BATCH_SIZES:
+        sized = dataclasses.replace(config, batch_size=batch_size)
+        model, _, _ = compile_training_model(sized, steps)
+        n = batch_size * steps
+        repeat = -(-n // len(images))
+        dataset = make_dataset(np.tile(images, (repeat, 1, 1))[:n], np.tile(labels, repeat)[:n], batch_size, shuffle=True, seed=0)
+        started = time.perf_counter()
+        model.fit(dataset, epochs=1, verbose=0)
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        model.fit(dataset, epochs=1, verbose=0)
+        steady = time.perf_counter() - started
+        per_step[batch_size] = steady / steps
+        trace.append(max(0.0, first - steady))
+    small, large = TIMED_BATCH_SIZES
+    image_s = max(0.0, (per_step[large] - per_step[small]) / (large - small))
+    step_s = max(0.0, per_step[small] - image_s * small)
+    return StepTiming(step_s=step_s, image_s=image_s, trace_s=float(np.mean(trace)))
+
+
+def estimate_seconds(config: TrainConfig, timing: StepTiming, n_images: int = 60_000, test_images: int = 10_000) -> float:
+    """Expected wall time of a run on this machine: its training steps at the measured cost, the validation and
+    test passes (a forward pass costs about a third of a training step per image), one trace and the save."""
+    n_train, n_val = split_sizes(min(n_images, config.train_limit or n_images), config.validation_size)
     steps = n_train // config.batch_size
-    return SECONDS_PER_RUN + config.epochs * (n_train * SECONDS_PER_IMAGE + steps * SECONDS_PER_STEP)
+    epoch = steps * timing.seconds_per_step(config.batch_size) + n_val * timing.image_s / 3
+    return timing.trace_s + SAVE_SECONDS + test_images * timing.image_s / 3 + config.epochs * epoch
+
+
+def remaining_seconds(elapsed: float, fraction: float) -> float | None:
+    """The rest of a run at the pace it has kept so far; None before it has a pace (the first steps trace)."""
+    if fraction <= 0.02 or elapsed <= 0:
+        return None
+    return elapsed * (1 - fraction) / fraction
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool, seed: int):

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from fashion_viz import CLASS_NAMES
 from fashion_viz.model import LAYER_NAMES
-from fashion_viz.training import SCHEDULES, estimate_seconds, schedule_config
+from fashion_viz.training import SCHEDULES, StepTiming, estimate_seconds, schedule_config
 from fashion_viz.preprocessing import png_bytes
 
 APP = str(ROOT / "app.py")
@@ -145,20 +145,50 @@ def test_explorer_broken_upload_shows_message_then_recovers(sample):
     assert any(t.startswith("Prediction:") for t in chart_titles(at))
 
 
-def test_train_page_offers_training_with_true_numbers(fmnist):
+class MeasuredTiming:
+    """A finished background timing of the training step (as ``resources.step_timing()`` returns it)."""
+
+    def __init__(self, value=None, done=True, error=None):
+        self.value, self.done, self.error = value, done, error
+
+
+def test_train_page_offers_training_with_true_numbers(fmnist, monkeypatch):
+    from app_pages import resources
+
+    timing = StepTiming(step_s=2e-3, image_s=0.1e-3, trace_s=3.0)
+    monkeypatch.setattr(resources, "step_timing", lambda: MeasuredTiming(timing))
     at = open_page("train")
     assert "Start training" in [b.label for b in at.button]
     assert [n.label for n in at.number_input] == ["Epochs"]
-    text = " ".join(m.value for m in at.markdown)
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
     assert "2,000 held out for validation" in text and "5,000" not in text
+    assert "2-core" not in text, "no machine size in the UI"
     estimate = [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
     fast = schedule_config("fast")
-    assert f"about {estimate_seconds(fast) / 60:.0f} minutes" in estimate, "the fast schedule by default"
+    assert f"about {estimate_seconds(fast, timing) / 60:.0f} minutes" in estimate, "the fast schedule by default"
     assert f"58,000 training images, 2,000 held out, batch {fast.batch_size}" in estimate
     at.select_slider[0].set_value(256).run()  # batch size: the estimate follows the widgets before training starts
     at.number_input[0].set_value(1).run()
     estimate = [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
-    assert "about 12 seconds" in estimate and "batch 256" in estimate
+    one_epoch = estimate_seconds(schedule_config("fast", epochs=1, batch_size=256), timing)
+    assert f"about {one_epoch:.0f} seconds" in estimate and "batch 256" in estimate
+
+
+def test_train_page_says_it_is_timing_this_machine_until_the_estimate_is_there(fmnist, monkeypatch):
+    from app_pages import resources
+
+    pending = MeasuredTiming(done=False)
+    monkeypatch.setattr(resources, "step_timing", lambda: pending)
+    at = open_page("train")
+    assert any(c.value.startswith("Timing a few training steps on this server") for c in at.caption)
+    assert not any(c.value.startswith("Estimated time") for c in at.caption)
+    pending.value, pending.done = StepTiming(step_s=2e-3, image_s=0.1e-3, trace_s=3.0), True
+    at.run()
+    assert any(c.value.startswith("Estimated time on this server") for c in at.caption)
+    failed = MeasuredTiming(done=True, error="RuntimeError: no CPU")
+    monkeypatch.setattr(resources, "step_timing", lambda: failed)
+    at.run()
+    assert any("No time estimate" in c.value and "no CPU" in c.value for c in at.caption)
 
 
 def test_home_and_evaluate_say_how_the_accuracy_was_measured(fmnist, shipped):
@@ -294,6 +324,7 @@ def train_page(monkeypatch, fmnist):
     def open_with(job):
         jobs = FakeJobs(job)
         monkeypatch.setattr(resources, "training_jobs", lambda: jobs)
+        monkeypatch.setattr(resources, "step_timing", lambda: MeasuredTiming(StepTiming(step_s=2e-3, image_s=0.1e-3, trace_s=3.0)))
         at = AppTest.from_file(APP, default_timeout=120)
         at.session_state["session_id"] = "me"
         at.run()

@@ -20,7 +20,7 @@ CASES = [
     ("why", "fashion_viz.attribution_figures.attribution_grid_figure", lambda at: len(at.dataframe) == 1),
     ("units", "fashion_viz.unit_figures.class_bars", lambda at: any("excite it most" in m.value for m in at.markdown)),
     ("map", "fashion_viz.unit_figures.embedding_figure", lambda at: any("looks like these" in m.value for m in at.markdown)),
-    ("train", "fashion_viz.training.estimate_seconds", lambda at: any("No training has run" in c.value for c in at.caption)),
+    ("train", "fashion_viz.training.schedule_config", lambda at: any("No training has run" in c.value for c in at.caption)),
     ("evaluate", "fashion_viz.figures.confusion_matrix_figure", lambda at: "Test accuracy" in [m.label for m in at.metric]),
 ]
 

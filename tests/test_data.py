@@ -23,8 +23,19 @@ def test_arrays_are_read_only_and_loaded_once(fmnist):
     assert data_module.load_fashion_mnist(allow_download=False) is fmnist
 
 
-def test_checksums_recorded(fmnist):
-    assert fmnist.checksums == {spec.name: spec.sha256 for spec in FILES.values()}
+def test_a_well_formed_file_with_other_content_is_refused(fmnist, tmp_path):
+    """The checksum is what decides: a test-labels file with a valid IDX header, the right length and valid labels,
+    but two labels swapped, is refused by name."""
+    folder = _copy_dataset(tmp_path)
+    target = folder / FILES["test_labels"].name
+    raw = bytearray(gzip.decompress(target.read_bytes()))
+    first, other = 8, next(i for i in range(9, len(raw)) if raw[i] != raw[8])
+    raw[first], raw[other] = raw[other], raw[first]
+    target.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(DatasetError, match="t10k-labels-idx1-ubyte.gz.*wrong content"):
+        load_from_dir(folder)
+    (tmp_path / "intact").mkdir()
+    assert load_from_dir(_copy_dataset(tmp_path / "intact")).checksums == fmnist.checksums, "the untouched copy loads"
 
 
 def _copy_dataset(tmp_path):

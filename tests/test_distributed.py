@@ -26,7 +26,15 @@ def test_mirrored_strategy_over_two_logical_cpus_learns(fmnist):
     assert float(words[words.index("ACCURACY") + 1]) > 0.65
 
 
-def test_default_strategy_without_gpus():
+def test_one_replica_unless_several_gpus(monkeypatch):
+    """MirroredStrategy only over several GPUs: with none or one (faked here, whatever this machine has), the
+    default strategy and one replica; on this machine, as many replicas as it has GPUs when it has several."""
+    import tensorflow as tf
+
     from fashion_viz.training import distribution_strategy
 
-    assert distribution_strategy().num_replicas_in_sync == 1
+    gpus = len(tf.config.list_logical_devices("GPU"))
+    assert distribution_strategy().num_replicas_in_sync == (gpus if gpus > 1 else 1)
+    for fake in ([], ["/gpu:0"]):
+        monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None, fake=fake: list(fake) if kind == "GPU" else [])
+        assert distribution_strategy().num_replicas_in_sync == 1
