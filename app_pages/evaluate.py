@@ -5,11 +5,11 @@ import streamlit as st
 
 from app_pages import resources, state
 from app_pages.boundary import guarded
-from app_pages.panels import explain_missing_dataset, require_model, show_figure
+from app_pages.panels import clicked_points, explain_missing_dataset, require_model, show_figure
 from app_pages.picker import open_in_explorer
 from fashion_viz import CLASS_NAMES
 from fashion_viz.evaluation import score_predictions
-from fashion_viz.figures import confusion_matrix_figure, per_class_accuracy_chart
+from fashion_viz.figures import CELL_TRACE, confusion_matrix_figure, per_class_accuracy_chart
 
 CONFUSION_CHART = "evaluate_confusion"
 
@@ -54,8 +54,7 @@ with guarded("the scores"):
 def cell_clicked() -> None:
     """A click on a cell picks it once; the chart returns its stored selection on every rerun, so it is
     read here, in the callback, and never in the script body (that would snap the dropdowns back)."""
-    points = st.session_state[CONFUSION_CHART].selection.points
-    cells = [p for p in points if p.get("curve_number") == 1]  # the transparent cell markers (figures.CELL_TRACE)
+    cells = clicked_points(CONFUSION_CHART, CELL_TRACE)  # the transparent cell markers
     if cells:
         true_class, predicted = divmod(int(cells[0]["point_index"]), n)
         st.session_state[state.EVAL_TRUE], st.session_state[state.EVAL_PRED] = true_class, predicted

@@ -5,17 +5,20 @@ import streamlit as st
 
 from app_pages import resources, state
 from app_pages.boundary import guarded
-from app_pages.panels import customdata_values, prediction_panel, require_model, show_figure, unit_link
+from app_pages.panels import clicked_points, customdata_values, prediction_panel, require_model, show_figure, unit_link
 from app_pages.arithmetic_panel import arithmetic_panel, spatial_position
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
 from fashion_viz.activations import conv_kernels
 from fashion_viz.figures import (
+    LABEL_TRACE,
+    PIXEL_TRACE,
     kernel_mosaic,
     layer_output_figure,
     single_map_figure,
 )
 from fashion_viz.layer_guide import describe_layers, shape_text
+from fashion_viz.palette import NEGATIVE_NAME, POSITIVE_NAME
 from fashion_viz.unit_figures import upscale
 
 loaded = require_model()
@@ -124,9 +127,9 @@ def _layer_view(chosen, activations) -> None:
                 st.session_state[state.CHANNEL_INDEX] = st.session_state[channel_key]
 
             def map_clicked() -> None:
-                points = st.session_state[chart_key].selection.points
-                if points and points[0].get("curve_number") == 1:  # the channel-number markers
-                    st.session_state[state.CHANNEL_INDEX] = int(points[0]["point_index"])
+                labels = clicked_points(chart_key, LABEL_TRACE)  # the channel-number markers
+                if labels:
+                    st.session_state[state.CHANNEL_INDEX] = int(labels[0]["point_index"])
 
             st.session_state[channel_key] = channel
             channel_choice.selectbox("Channel to see large (or click a map's number)", range(channels), key=channel_key, on_change=channel_picked)
@@ -171,8 +174,7 @@ def _layer_view(chosen, activations) -> None:
             mark = spatial_position(output.values, channel)
 
             def pixel_clicked() -> None:
-                points = st.session_state["explorer_detail_map"].selection.points
-                pixels = [p for p in points if p.get("curve_number") == 1]  # figures.PIXEL_TRACE
+                pixels = clicked_points("explorer_detail_map", PIXEL_TRACE)
                 if pixels:
                     st.session_state[state.CALC_ROW], st.session_state[state.CALC_COL] = (int(v) for v in customdata_values(pixels[0])[:2])
 
@@ -221,8 +223,8 @@ def _filter_weights() -> None:
     st.divider()
     st.subheader("Filter weights")
     st.caption(
-        "What each convolution filter multiplies the picture by. Orange weights reward brightness under them, blue weights "
-        "punish it, white is about zero; the colour scale is centred on zero."
+        f"What each convolution filter multiplies the picture by. {POSITIVE_NAME.capitalize()} weights (+) reward brightness under them, "
+        f"{NEGATIVE_NAME} weights (−) punish it, white is about zero; the colour scale is centred on zero."
     )
     names_conv = [i.name for i in conv_layers]
     default = info.name if info.kind == "conv" else names_conv[0]

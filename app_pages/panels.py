@@ -18,7 +18,17 @@ from fashion_viz.preprocessing import PreparedImage, confidence_warning
 
 
 def show_figure(fig, key: str, **kwargs):
+    if "on_select" in kwargs:  # its callback reads the clicked points' traces by name (clicked_points)
+        st.session_state[state.chart_traces_key(key)] = [trace.name for trace in fig.data]
     return st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False}, **kwargs)
+
+
+def clicked_points(key: str, trace: str) -> list[dict]:
+    """The points of a chart's current selection that lie on the trace named ``trace`` (the figures' ``*_TRACE``
+    names): the browser reports only a trace's position, which changes when a figure gains or loses a trace."""
+    names = st.session_state.get(state.chart_traces_key(key), [])
+    points = st.session_state[key].selection.points
+    return [p for p in points if 0 <= p.get("curve_number", -1) < len(names) and names[p["curve_number"]] == trace]
 
 
 def customdata_values(point: dict) -> list:

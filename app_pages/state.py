@@ -44,6 +44,11 @@ LAST_RUN_MS = "_last_run_ms"  # server-side time of the last run (read by the be
 MODEL_CHOICE = "_model_choice"
 
 
+def chart_traces_key(chart_key: str) -> str:
+    """Where a clickable chart's trace names are kept, so its click callback can tell the traces apart by name."""
+    return f"_traces_{chart_key}"
+
+
 def widget_key(page: str, name: str) -> str:
     """The key of a widget that appears on several pages, e.g. ``widget_key("explorer", "source")``."""
     return f"{page}_{name}"

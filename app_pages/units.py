@@ -12,6 +12,7 @@ from fashion_viz.activations import conv_kernels
 from fashion_viz.explain.arithmetic import receptive_field
 from fashion_viz.explain.units import UNIT_LAYERS, UnitError, unit_name, unit_row, unit_sizes
 from fashion_viz.figures import kernel_mosaic
+from fashion_viz.palette import HIGHLIGHT_NAME, NEGATIVE_NAME, POSITIVE_NAME
 from fashion_viz.unit_figures import class_bars, exemplar_grid, feeder_bars, upscale
 
 LAYER_LABELS = {"conv1": "conv1 · 32", "conv2": "conv2 · 64", "dense1": "dense1 · 128", "predictions": "classes · 10"}
@@ -89,14 +90,17 @@ with guarded("the unit's pictures and votes"):
         st.markdown(f"**How it behaves:** {active_text}.")
         what = {"conv1": "strongest value in its map", "conv2": "strongest value in its map", "dense1": "activation", "predictions": "logit"}[layer]
         show_figure(class_bars(atlas.class_means[row], "Mean per true class", what, highlight=favourite), "units_class_means")
-        st.caption(f"Orange: its favourite class, {CLASS_NAMES[favourite]} (the highest mean).")
+        st.caption(f"{HIGHLIGHT_NAME.capitalize()}: its favourite class, {CLASS_NAMES[favourite]} (the highest mean).")
     with votes:
         if layer in ("conv2", "dense1"):
             show_figure(
                 class_bars(atlas.votes[row], "What it votes for", "logit with it minus logit without it", signed=True),
                 "units_votes",
             )
-            st.caption("How much each class's logit drops when this unit is switched off. Blue: it pushes that class up; red: it pushes it down. Averaged over the 10,000 test pictures, dropout off.")
+            st.caption(
+            f"How much each class's logit drops when this unit is switched off. {POSITIVE_NAME.capitalize()} (+): it pushes that class up; "
+            f"{NEGATIVE_NAME} (−): it pushes it down. Averaged over the 10,000 test pictures, dropout off."
+        )
         elif layer == "predictions":
             show_figure(feeder_bars(atlas.feeders[unit], unit), "units_feeders")
             strongest = [int(u) for u in np.argsort(atlas.feeders[unit])[::-1][:4]]
@@ -130,7 +134,7 @@ def exemplar_section(title: str, indices: np.ndarray, positions: np.ndarray | No
         open_in_explorer(int(picked))
 
 
-box_note = " (orange box: the patch of pixels its strongest value saw)" if layer in ("conv1", "conv2") else ""
+box_note = f" ({HIGHLIGHT_NAME} box: the patch of pixels its strongest value saw)" if layer in ("conv1", "conv2") else ""
 with guarded("the strongest exemplars"):
     exemplar_section(f"The 9 test pictures that excite it most{box_note}", atlas.top[row], atlas.top_position[row], "top")
 with guarded("the weakest exemplars"):

@@ -11,9 +11,19 @@ import plotly.graph_objects as go
 
 from fashion_viz import CLASS_NAMES
 from fashion_viz.figures import HIDDEN_AXIS, PICTURE_Y_AXIS, _outline, figure
-from fashion_viz.palette import ACTIVATION_SCALE, BAR_COLOUR, DIVERGING_SCALE, HIGHLIGHT_COLOUR, IMAGE_SCALE, TRUE_COLOUR
-
-NEGATIVE_COLOUR = "#2166ac"  # the diverging scale's blue end: pushes down
+from fashion_viz.palette import (
+    ACTIVATION_SCALE,
+    BAR_COLOUR,
+    CLASS_COLOURS,
+    DIVERGING_SCALE,
+    GRID_COLOUR,
+    HIGHLIGHT_COLOUR,
+    IMAGE_SCALE,
+    INK_COLOUR,
+    REFERENCE_COLOUR,
+    TRUE_COLOUR,
+    sign_colour,
+)
 
 
 def receptive_field_figure(image: np.ndarray, field: tuple[int, int, int, int], title: str, height: int = 300) -> go.Figure:
@@ -78,7 +88,7 @@ def partial_sums_figure(per_channel: np.ndarray, title: str) -> go.Figure:
         x=[f"ch {k}" for k in order],
         y=per_channel[order],
         customdata=order,
-        marker=dict(color=[HIGHLIGHT_COLOUR if v > 0 else NEGATIVE_COLOUR for v in per_channel[order]]),
+        marker=dict(color=[sign_colour(v) for v in per_channel[order]]),
         hovertemplate="input channel %{customdata}: %{y:.4f}<br>click to see its nine products<extra></extra>",
     )
     return figure(
@@ -88,7 +98,7 @@ def partial_sums_figure(per_channel: np.ndarray, title: str) -> go.Figure:
         showlegend=False,
         bargap=0.15,
         xaxis=dict(title=dict(text="input channel (largest push up first)"), tickangle=-60, tickfont=dict(size=10)),
-        yaxis=dict(title=dict(text="partial sum"), gridcolor="#eee", zerolinecolor="#888"),
+        yaxis=dict(title=dict(text="partial sum"), gridcolor=GRID_COLOUR, zerolinecolor=INK_COLOUR),
         dragmode=False,
     )
 
@@ -109,7 +119,7 @@ def contributions_figure(items: Sequence[tuple[str, float]], title: str, x_title
         orientation="h",
         x=values,
         y=labels,
-        marker=dict(color=[HIGHLIGHT_COLOUR if v > 0 else NEGATIVE_COLOUR for v in values]),
+        marker=dict(color=[sign_colour(v) for v in values]),
         hovertemplate="%{y}: %{x:.4f}<extra></extra>",
     )
     return figure(
@@ -117,7 +127,7 @@ def contributions_figure(items: Sequence[tuple[str, float]], title: str, x_title
         title,
         max(220, 26 * len(items) + 80),
         showlegend=False,
-        xaxis=dict(title=dict(text=x_title), gridcolor="#eee", zerolinecolor="#888"),
+        xaxis=dict(title=dict(text=x_title), gridcolor=GRID_COLOUR, zerolinecolor=INK_COLOUR),
         yaxis=dict(automargin=True),
     )
 
@@ -138,18 +148,18 @@ def temperature_figure(logits: np.ndarray, probabilities_t: np.ndarray, temperat
         barmode="group",
         legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
         xaxis=dict(tickangle=-35),
-        yaxis=dict(title=dict(text="probability"), range=[0, 1.05], tickformat=".0%", gridcolor="#eee"),
+        yaxis=dict(title=dict(text="probability"), range=[0, 1.05], tickformat=".0%", gridcolor=GRID_COLOUR),
     )
 
 
 def dropout_mask_figure(before: np.ndarray, after: np.ndarray, mask: np.ndarray, title: str) -> go.Figure:
-    """A vector layer's values at inference (grey) and under one training-mode mask (orange; dropped units marked)."""
+    """A vector layer's values at inference (grey) and under one training-mode mask (highlighted; dropped units marked)."""
     before, after, mask = np.asarray(before, float), np.asarray(after, float), np.asarray(mask, bool)
     units = np.arange(len(before))
     data = [
-        dict(type="bar", x=units, y=before, name="inference (identity)", marker=dict(color="#BBBBBB"), hovertemplate="unit %{x}: %{y:.3f}<extra>inference</extra>"),
+        dict(type="bar", x=units, y=before, name="inference (identity)", marker=dict(color=REFERENCE_COLOUR), hovertemplate="unit %{x}: %{y:.3f}<extra>inference</extra>"),
         dict(type="bar", x=units, y=after, name="training mask (kept x scale)", marker=dict(color=HIGHLIGHT_COLOUR), hovertemplate="unit %{x}: %{y:.3f}<extra>under the mask</extra>"),
-        dict(type="scatter", mode="markers", x=units[~mask], y=np.zeros((~mask).sum()), name="dropped", marker=dict(symbol="x", color="#D55E00", size=6), hovertemplate="unit %{x} dropped<extra></extra>"),
+        dict(type="scatter", mode="markers", x=units[~mask], y=np.zeros((~mask).sum()), name="dropped", marker=dict(symbol="x", color=INK_COLOUR, size=6), hovertemplate="unit %{x} dropped<extra></extra>"),
     ]
     return figure(
         data,
@@ -159,7 +169,7 @@ def dropout_mask_figure(before: np.ndarray, after: np.ndarray, mask: np.ndarray,
         legend=dict(orientation="h", y=-0.3, x=0, yanchor="top"),
         margin=dict(l=10, r=10, t=48, b=60),
         xaxis=dict(title=dict(text="unit")),
-        yaxis=dict(title=dict(text="value"), gridcolor="#eee"),
+        yaxis=dict(title=dict(text="value"), gridcolor=GRID_COLOUR),
     )
 
 
@@ -188,7 +198,7 @@ def monte_carlo_figure(samples: np.ndarray, reference: np.ndarray, title: str) -
     """The spread of each class probability over dropout samples (box per class), with the inference value marked."""
     samples = np.asarray(samples, np.float64)
     boxes = [
-        dict(type="box", y=samples[:, k], name=CLASS_NAMES[k], marker=dict(color=BAR_COLOUR), boxpoints="all", jitter=0.4, pointpos=0, showlegend=False, hovertemplate=f"{CLASS_NAMES[k]}: %{{y:.2%}}<extra></extra>")
+        dict(type="box", y=samples[:, k], name=CLASS_NAMES[k], marker=dict(color=CLASS_COLOURS[k]), boxpoints="all", jitter=0.4, pointpos=0, showlegend=False, hovertemplate=f"{CLASS_NAMES[k]}: %{{y:.2%}}<extra></extra>")
         for k in range(samples.shape[1])
     ]
     marks = dict(type="scatter", mode="markers", x=list(CLASS_NAMES), y=reference, name="without dropout", marker=dict(symbol="diamond", size=11, color=TRUE_COLOUR), hovertemplate="%{x} without dropout: %{y:.2%}<extra></extra>")
@@ -199,5 +209,5 @@ def monte_carlo_figure(samples: np.ndarray, reference: np.ndarray, title: str) -
         legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
         margin=dict(l=10, r=10, t=70, b=10),
         xaxis=dict(tickangle=-35),
-        yaxis=dict(title=dict(text="probability"), range=[0, 1.05], tickformat=".0%", gridcolor="#eee"),
+        yaxis=dict(title=dict(text="probability"), range=[0, 1.05], tickformat=".0%", gridcolor=GRID_COLOUR),
     )

@@ -14,7 +14,7 @@ from PIL import Image
 from fashion_viz import CLASS_NAMES
 from fashion_viz.explain.attribution import TITLES
 from fashion_viz.figures import figure
-from fashion_viz.palette import ACTIVATION_SCALE, BAR_COLOUR, DIVERGING_SCALE, HIGHLIGHT_COLOUR, IMAGE_SCALE
+from fashion_viz.palette import ACTIVATION_SCALE, DIVERGING_SCALE, GRID_COLOUR, HIGHLIGHT_COLOUR, IMAGE_SCALE, NEGATIVE_NAME, POSITIVE_NAME, REFERENCE_COLOUR
 
 
 def normalised(result) -> np.ndarray:
@@ -27,7 +27,7 @@ def attribution_grid_figure(image: np.ndarray, results: Sequence, opacity: float
     """Each method's map over the picture, side by side in one chart (one chart draws faster than six).
 
     Unsigned maps use the sequential scale (0 = unimportant), signed maps the diverging scale
-    centred on zero (orange pushes the score up, blue down); each map is scaled to its own maximum.
+    centred on zero (the palette's + colour pushes the score up, − down); each map is scaled to its own maximum.
     """
     rows = int(np.ceil(len(results) / columns))
     traces, axes, annotations = [], {}, []
@@ -47,7 +47,7 @@ def attribution_grid_figure(image: np.ndarray, results: Sequence, opacity: float
         bar = None
         if not shown_scale[signed]:
             bar = dict(
-                title=dict(text="signed: + orange pushes<br>the score up, − blue down" if signed else "importance<br>(share of the map's max)"),
+                title=dict(text=f"signed: + {POSITIVE_NAME} pushes<br>the score up, − {NEGATIVE_NAME} down" if signed else "importance<br>(share of the map's max)"),
                 thickness=10, len=0.42, y=0.25 if signed else 0.78, x=0.81, xanchor="left",
             )
             shown_scale[signed] = True
@@ -112,14 +112,14 @@ def whatif_figure(before: np.ndarray, after: np.ndarray) -> go.Figure:
     """The class probabilities of the original picture and model beside those after the changes (horizontal bars)."""
     names = list(CLASS_NAMES)
     data = [
-        dict(type="bar", orientation="h", y=names, x=before, name="before", marker=dict(color="#BBBBBB"), hovertemplate="%{y}: %{x:.1%}<extra>before</extra>"),
+        dict(type="bar", orientation="h", y=names, x=before, name="before", marker=dict(color=REFERENCE_COLOUR), hovertemplate="%{y}: %{x:.1%}<extra>before</extra>"),
         dict(type="bar", orientation="h", y=names, x=after, name="after your changes", marker=dict(color=HIGHLIGHT_COLOUR), hovertemplate="%{y}: %{x:.1%}<extra>after</extra>"),
     ]
     return figure(
         data, "Before and after your changes", 380, barmode="group",
         legend=dict(orientation="h", y=-0.18, x=0, yanchor="top"),
         margin=dict(l=10, r=10, t=48, b=40),
-        xaxis=dict(title=dict(text="probability"), range=[0, 1.05], tickformat=".0%", gridcolor="#eee"),
+        xaxis=dict(title=dict(text="probability"), range=[0, 1.05], tickformat=".0%", gridcolor=GRID_COLOUR),
         yaxis=dict(autorange="reversed"),
     )
 

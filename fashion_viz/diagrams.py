@@ -10,7 +10,7 @@ from __future__ import annotations
 from PIL import Image, ImageFont
 
 from fashion_viz.layer_guide import layer_kind
-from fashion_viz.palette import OUTLINE_COLOUR, layer_colour
+from fashion_viz.palette import INK_COLOUR, layer_colour
 
 def layered_diagram(model, font_size: int = 14) -> Image.Image:
     """The visualkeras layered view of ``model`` with a legend, as an RGB image."""
@@ -22,7 +22,7 @@ def layered_diagram(model, font_size: int = 14) -> Image.Image:
         copy.output_shape = tuple(original.output.shape)
     colours: dict = {}  # visualkeras colours by layer type: the first layer of a type decides (dense before softmax)
     for layer in clone.layers:
-        colours.setdefault(type(layer), {"fill": layer_colour(layer_kind(layer)), "outline": OUTLINE_COLOUR})
+        colours.setdefault(type(layer), {"fill": layer_colour(layer_kind(layer)), "outline": INK_COLOUR})
     font = ImageFont.load_default(size=font_size)
     image = visualkeras.layered_view(
         clone,

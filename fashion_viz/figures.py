@@ -7,8 +7,8 @@ every figure with validation on, so a misspelt property still fails a test.
 
 Mosaics are a single heatmap with NaN gaps between tiles (facets or subplots
 cost 30-100x more). Colour scales are colour-blind safe: Cividis for
-activations, a blue-white-orange diverging scale centred on 0 for weights, and
-every colour bar is labelled.
+activations, the palette's diverging scale centred on 0 for every signed value (see
+:mod:`fashion_viz.palette`), and every colour bar is labelled.
 """
 
 from __future__ import annotations
@@ -33,7 +33,14 @@ from fashion_viz.palette import (
     DIVERGING_SCALE,
     HIGHLIGHT_COLOUR,
     IMAGE_SCALE,
-    OUTLINE_COLOUR,
+    GRID_COLOUR,
+    HIGHLIGHT_NAME,
+    INK_COLOUR,
+    LABEL_BACKGROUND,
+    NEGATIVE_NAME,
+    POSITIVE_NAME,
+    TRANSPARENT,
+    WHITE,
     TRUE_COLOUR,
     layer_colour,
 )
@@ -53,8 +60,8 @@ def figure(data: list[dict], title: str, height: int, **layout) -> go.Figure:
         height=height,
         margin=dict(l=10, r=10, t=48, b=10),
         font=FONT,
-        plot_bgcolor="white",
-        paper_bgcolor="white",
+        plot_bgcolor=WHITE,
+        paper_bgcolor=WHITE,
     )
     spec_layout.update(layout)
     return go.Figure({"data": data, "layout": spec_layout}, _validate=False)
@@ -75,7 +82,7 @@ def probability_chart(probabilities: np.ndarray, true_label: int | None = None, 
         orientation="h",
         marker=dict(
             color=[HIGHLIGHT_COLOUR if i == top else BAR_COLOUR for i in range(n)],
-            line=dict(color=[TRUE_COLOUR if i == true_label else "rgba(0,0,0,0)" for i in range(n)], width=3),
+            line=dict(color=[TRUE_COLOUR if i == true_label else TRANSPARENT for i in range(n)], width=3),
         ),
         text=[f"{p:.1%}" for p in probabilities],
         textposition="outside",
@@ -94,7 +101,7 @@ def probability_chart(probabilities: np.ndarray, true_label: int | None = None, 
         340,
         margin=dict(l=10, r=10, t=70 if "<br>" in title else 48, b=10),
         showlegend=False,
-        xaxis=dict(title=dict(text="probability"), range=[0, 1.15], tickformat=".0%", gridcolor="#eee"),
+        xaxis=dict(title=dict(text="probability"), range=[0, 1.15], tickformat=".0%", gridcolor=GRID_COLOUR),
         yaxis=dict(title=dict(text="class"), autorange="reversed"),
     )
 
@@ -200,8 +207,8 @@ def feature_map_mosaic(
                 y=[y + 1.2 for y, _ in origins],
                 mode="markers+text",
                 text=[str(k) for k in range(c)],
-                textfont=dict(size=9, color="white"),
-                marker=dict(symbol="square", size=15, color="rgba(0,0,0,0.6)"),
+                textfont=dict(size=9, color=WHITE),
+                marker=dict(symbol="square", size=15, color=LABEL_BACKGROUND),
                 customdata=list(range(c)),
                 hovertemplate="channel %{customdata}: click to see it large<extra></extra>",
                 showlegend=False,
@@ -245,7 +252,7 @@ def single_map_figure(feature_map: np.ndarray, title: str, height: int = 300, ma
                 customdata=np.stack([rows, cols, feature_map.ravel()], axis=1),
                 # maxdisplayed=1: Plotly hovers and click-selects from the data, not from drawn markers, so one
                 # drawn marker keeps every pixel clickable; drawing all 676 of conv1 cost the browser ~50 ms a redraw.
-                marker=dict(symbol="square", size=max(6, int(height / (h + 4))), color="rgba(0,0,0,0)", maxdisplayed=1),
+                marker=dict(symbol="square", size=max(6, int(height / (h + 4))), color=TRANSPARENT, maxdisplayed=1),
                 hovertemplate="row %{customdata[0]}, column %{customdata[1]}: %{customdata[2]:.3f}<br>click: how was it computed?<extra></extra>",
                 showlegend=False,
             )
@@ -300,7 +307,7 @@ def vector_bars(values: np.ndarray, title: str, x_title: str = "unit", y_title: 
         bargap=0.1,
         showlegend=False,
         xaxis=dict(title=dict(text=x_title)),
-        yaxis=dict(title=dict(text=y_title), gridcolor="#eee"),
+        yaxis=dict(title=dict(text=y_title), gridcolor=GRID_COLOUR),
     )
 
 
@@ -329,7 +336,7 @@ def kernel_mosaic(kernels: np.ndarray, title: str, input_channel: int | None = N
         zmid=0,
         hoverongaps=False,
         hovertemplate="filter %{customdata}<br>weight %{z:.3f}<extra></extra>",
-        colorbar=dict(title=dict(text="weight<br>(− blue, + orange;<br>ends include larger)"), thickness=12),
+        colorbar=dict(title=dict(text=f"weight<br>(− {NEGATIVE_NAME}, + {POSITIVE_NAME};<br>ends include larger)"), thickness=12),
     )
     shapes = [_outline(origins[highlight], kh, kw, "black")] if highlight is not None and 0 <= highlight < out else []
     ratio = mosaic.shape[0] / mosaic.shape[1]
@@ -350,7 +357,7 @@ def training_curves(history: Sequence[dict], metric: str, title: str) -> go.Figu
             line=dict(color=HIGHLIGHT_COLOUR, dash="dash"),
         ),
     ]
-    y_axis = dict(title=dict(text=metric), gridcolor="#eee")
+    y_axis = dict(title=dict(text=metric), gridcolor=GRID_COLOUR)
     if metric == "accuracy":
         y_axis["tickformat"] = ".0%"
     return figure(
@@ -394,7 +401,7 @@ def confusion_matrix_figure(confusion: np.ndarray, title: str = "Confusion matri
         x=[CLASS_NAMES[c] for c in cols],
         y=[CLASS_NAMES[r] for r in rows],
         customdata=np.stack([rows, cols, confusion.ravel(), share.ravel()], axis=1),
-        marker=dict(symbol="square", size=40, color="rgba(0,0,0,0)"),
+        marker=dict(symbol="square", size=40, color=TRANSPARENT),
         hovertemplate="true %{y}, predicted %{x}<br>%{customdata[2]} images (%{customdata[3]:.1%} of the true class)<br>click to see them<extra></extra>",
         showlegend=False,
     )
@@ -426,7 +433,7 @@ def per_class_accuracy_chart(per_class: Sequence[float], title: str = "Accuracy 
         360,
         showlegend=False,
         xaxis=dict(title=dict(text="class"), tickangle=-35),
-        yaxis=dict(title=dict(text="test accuracy"), range=[0, 1.1], tickformat=".0%", gridcolor="#eee"),
+        yaxis=dict(title=dict(text="test accuracy"), range=[0, 1.1], tickformat=".0%", gridcolor=GRID_COLOUR),
     )
 
 
@@ -443,13 +450,13 @@ def architecture_figure(layers: Sequence, title: str = "Layers, output shapes an
     for i, (info, size) in enumerate(zip(layers, sizes)):
         height = 0.25 + 0.75 * math.log10(size) / top
         shapes.append(
-            dict(type="rect", x0=i - 0.38, x1=i + 0.38, y0=-height / 2, y1=height / 2, fillcolor=layer_colour(info.kind), line=dict(color=OUTLINE_COLOUR, width=1))
+            dict(type="rect", x0=i - 0.38, x1=i + 0.38, y0=-height / 2, y1=height / 2, fillcolor=layer_colour(info.kind), line=dict(color=INK_COLOUR, width=1))
         )
         if i:
-            annotations.append(dict(x=i - 0.38, y=0, ax=i - 0.62, ay=0, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowcolor="#555", text=""))
+            annotations.append(dict(x=i - 0.38, y=0, ax=i - 0.62, ay=0, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowcolor=INK_COLOUR, text=""))
         annotations.append(dict(x=i, y=0.62, text=f"<b>{info.name}</b>", showarrow=False, font=dict(size=12)))
         annotations.append(
-            dict(x=i, y=-0.62, text=f"{' x '.join(map(str, info.output_shape))}<br>{info.params:,} params", showarrow=False, font=dict(size=11, color="#333"))
+            dict(x=i, y=-0.62, text=f"{' x '.join(map(str, info.output_shape))}<br>{info.params:,} params", showarrow=False, font=dict(size=11, color=INK_COLOUR))
         )
         hover.append(
             f"<b>{info.name}</b> ({info.type_name})<br>in: {' x '.join(map(str, info.input_shape))}<br>"
@@ -499,4 +506,4 @@ def layer_output_figure(output, info, shared_scale: bool = True, highlight: int 
     if info.kind == "softmax":
         return probability_chart(values, title=f"{output.name}: the {values.size} class probabilities (they sum to 1)")
     active = int((values > 0).sum())
-    return vector_bars(values, f"{output.name}: {values.size} units, {active} active (above zero); the 10 strongest in orange")
+    return vector_bars(values, f"{output.name}: {values.size} units, {active} active (above zero); the 10 strongest in {HIGHLIGHT_NAME}")

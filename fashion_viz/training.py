@@ -178,10 +178,10 @@ def measure_step_timing(images: np.ndarray, labels: np.ndarray, config: TrainCon
         repeat = -(-n // len(images))
         dataset = make_dataset(np.tile(images, (repeat, 1, 1))[:n], np.tile(labels, repeat)[:n], batch_size, shuffle=True, seed=0)
         started = time.perf_counter()
-        model.fit(dataset, epochs=1, verbose=0)
+        model.fit(dataset, epochs=1, verbose=0, shuffle=False)
         first = time.perf_counter() - started
         started = time.perf_counter()
-        model.fit(dataset, epochs=1, verbose=0)
+        model.fit(dataset, epochs=1, verbose=0, shuffle=False)
         steady = time.perf_counter() - started
         per_step[batch_size] = steady / steps
         trace.append(max(0.0, first - steady))

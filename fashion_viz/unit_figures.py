@@ -12,7 +12,7 @@ import numpy as np
 
 from fashion_viz import CLASS_NAMES
 from fashion_viz.figures import HIDDEN_AXIS, figure
-from fashion_viz.palette import BAR_COLOUR, CLASS_COLOURS, HIGHLIGHT_COLOUR, OUTLINE_COLOUR, RECEPTIVE_FIELD_COLOUR
+from fashion_viz.palette import BAR_COLOUR, BLACK, CLASS_COLOURS, GRID_COLOUR, HIGHLIGHT_COLOUR, INK_COLOUR, hex_to_rgb, sign_colour
 
 MAP_TRACE_MISCLASSIFIED = "misclassified"
 MAP_TRACE_PICTURE = "your picture"
@@ -30,7 +30,7 @@ def outlined_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, f
     if box is not None:
         top, left, bottom, right = (v * factor for v in box)
         bottom, right = min(bottom, rgb.shape[0]) - 1, min(right, rgb.shape[1]) - 1
-        colour = np.array(RECEPTIVE_FIELD_COLOUR, np.uint8)
+        colour = np.array(hex_to_rgb(HIGHLIGHT_COLOUR), np.uint8)
         rgb[top, left : right + 1] = rgb[bottom, left : right + 1] = colour
         rgb[top : bottom + 1, left] = rgb[top : bottom + 1, right] = colour
         if factor >= 4:  # two pixels wide where there is room
@@ -53,9 +53,10 @@ def exemplar_grid(images: np.ndarray, boxes: Sequence | None = None, columns: in
 
 
 def class_bars(values: np.ndarray, title: str, x_title: str, highlight: int | None = None, signed: bool = False, height: int = 260):
-    """Ten horizontal bars, one per class (top to bottom in class order); ``highlight`` in orange."""
+    """Ten horizontal bars, one per class (top to bottom in class order); ``highlight`` in the highlight colour; signed values in the sign colours."""
     values = np.asarray(values, float)
-    colours = [HIGHLIGHT_COLOUR if k == highlight else (BAR_COLOUR if v >= 0 or not signed else "#D55E00") for k, v in enumerate(values)]
+    signed = signed or bool((values < 0).any())  # a negative bar is a signed amount wherever it comes from
+    colours = [HIGHLIGHT_COLOUR if k == highlight else (sign_colour(v) if signed else BAR_COLOUR) for k, v in enumerate(values)]
     bars = dict(
         type="bar",
         orientation="h",
@@ -64,12 +65,12 @@ def class_bars(values: np.ndarray, title: str, x_title: str, highlight: int | No
         marker=dict(color=colours),
         hovertemplate="%{y}: %{x:.3f}<extra></extra>",
     )
-    x_axis = dict(title=dict(text=x_title), zeroline=True, zerolinecolor=OUTLINE_COLOUR, gridcolor="#eeeeee")
+    x_axis = dict(title=dict(text=x_title), zeroline=True, zerolinecolor=INK_COLOUR, gridcolor=GRID_COLOUR)
     return figure([bars], title, height, xaxis=x_axis, yaxis=dict(autorange="reversed"), margin=dict(l=10, r=10, t=40, b=10))
 
 
 def feeder_bars(contributions: np.ndarray, cls: int, count: int = 6, height: int = 330):
-    """The dense1 units that raise (blue) and lower (red) one class's logit most, on average over that class's pictures."""
+    """The dense1 units that raise (+, the positive colour) and lower (−) one class's logit most, on average over that class's pictures."""
     contributions = np.asarray(contributions, float)
     order = np.argsort(contributions)
     chosen = list(order[::-1][:count]) + list(order[:count][::-1])
@@ -81,14 +82,14 @@ def feeder_bars(contributions: np.ndarray, cls: int, count: int = 6, height: int
         x=values.tolist(),
         y=[f"unit {u}" for u in chosen],
         customdata=chosen,
-        marker=dict(color=[BAR_COLOUR if v >= 0 else "#D55E00" for v in values]),
+        marker=dict(color=[sign_colour(v) for v in values]),
         hovertemplate="dense1 %{y}: %{x:+.3f} on average<extra></extra>",
     )
     return figure(
         [bars],
         f"dense1 units that feed {CLASS_NAMES[cls]} most",
         height,
-        xaxis=dict(title=dict(text="mean activation x weight into the logit"), zeroline=True, zerolinecolor=OUTLINE_COLOUR),
+        xaxis=dict(title=dict(text="mean activation x weight into the logit"), zeroline=True, zerolinecolor=INK_COLOUR),
         yaxis=dict(autorange="reversed", type="category", dtick=1),
         margin=dict(l=10, r=10, t=40, b=10),
     )
@@ -126,7 +127,7 @@ def embedding_figure(
     ]
     traces.append(
         points(MAP_TRACE_MISCLASSIFIED, np.flatnonzero(shown & (labels != predictions)),
-               dict(symbol="circle-open", color=OUTLINE_COLOUR, size=7, line=dict(width=1)),
+               dict(symbol="circle-open", color=INK_COLOUR, size=7, line=dict(width=1)),
                "test image #%{customdata[0]}: misclassified as class %{customdata[1]}<extra></extra>")
     )
     if picture_xy is not None:
@@ -136,7 +137,7 @@ def embedding_figure(
                 lines_x += [float(picture_xy[0]), float(xy[j, 0]), None]
                 lines_y += [float(picture_xy[1]), float(xy[j, 1]), None]
             # WebGL traces are drawn above SVG ones: the marks on top must be WebGL too.
-            traces.append(dict(type="scattergl", mode="lines", name=MAP_TRACE_NEIGHBOURS, x=lines_x, y=lines_y, line=dict(color="#000000", width=1), hoverinfo="skip"))
+            traces.append(dict(type="scattergl", mode="lines", name=MAP_TRACE_NEIGHBOURS, x=lines_x, y=lines_y, line=dict(color=BLACK, width=1), hoverinfo="skip"))
         traces.append(
             dict(
                 type="scattergl",
@@ -144,7 +145,7 @@ def embedding_figure(
                 name=MAP_TRACE_PICTURE,
                 x=[float(picture_xy[0])],
                 y=[float(picture_xy[1])],
-                marker=dict(symbol="star", size=22, color=HIGHLIGHT_COLOUR, line=dict(color="#000000", width=1.5)),
+                marker=dict(symbol="star", size=22, color=HIGHLIGHT_COLOUR, line=dict(color=BLACK, width=1.5)),
                 hovertemplate="your picture<extra></extra>",
             )
         )
