@@ -39,6 +39,12 @@ TRIM_EDGE_SLOPE = 40.0
 # training images: touching the frame 93.8 -> 94.8 % (0.5 and 1.0 alike; white photos, which never touch, unchanged).
 FRAME_CUT_PAD = 0.5
 NOISE_FLOOR_SIGMAS = 3.0  # the backdrop's noise subtracted from the ink, in robust standard deviations
+# Colour and transparency (contrast_grayscale, transparent_to_grayscale). Chosen on photos made from training
+# images (tools/select_upload_settings.py); the test images of bench-uploads played no part.
+GARMENT_DARKNESS = 0.15  # a pixel this much darker than the backdrop in some channel is garment
+CHANNEL_SPREAD = 0.1  # channels within this share of each other's darkness: plain luminance
+CHANNEL_WEIGHT_POWER = 2.0
+SOFT_ALPHA_SHARE = 0.25  # partly transparent share of the visible pixels above which alpha is the shading
 
 LOW_CONTRAST = "The picture has very little contrast, so the garment is hard to separate from the background."
 BUSY_BACKGROUND = "The background looks busy; the model was trained on single items on a plain background."
@@ -163,23 +169,84 @@ def flatten_transparency(image: Image.Image) -> Image.Image:
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def to_grayscale(image: Image.Image) -> np.ndarray:
-    """Any Pillow mode -> float32 luminance in [0, 255]; transparency is flattened first.
+def alpha_carries_shading(alpha: np.ndarray) -> bool:
+    """Whether a cut-out's transparency is the garment's own shading (soft, graded inside the garment) rather
+    than a hard silhouette over an opaque photo: more than ``SOFT_ALPHA_SHARE`` of the visible pixels are partly
+    transparent. Then the colour under it says little (and under alpha = 0 it is arbitrary)."""
+    visible = alpha > 0.02
+    if visible.sum() < 16:
+        return False
+    return float(((alpha > 0.02) & (alpha < 0.98)).sum() / visible.sum()) > SOFT_ALPHA_SHARE
 
-    16- and 32-bit modes are scaled by their range instead of being clipped
-    (a plain ``convert("L")`` clips 16-bit data to white).
+
+def transparent_to_grayscale(image: Image.Image) -> tuple[np.ndarray, str]:
+    """A transparent picture -> (grey in [0, 255], a note on how it was read, or None).
+
+    Graded transparency is the garment's ink: the grey is a dark garment of exactly that shading on white.
+    A hard cut-out (an opaque photo with a transparent backdrop) is composited onto white, as before.
+    """
+    alpha = np.asarray(image.convert("RGBA"), np.float32)[..., 3] / 255.0
+    if alpha_carries_shading(alpha):
+        return 255.0 * (1.0 - alpha), "The picture's transparency was read as the garment's shading (its colours under it were not needed)."
+    return contrast_grayscale(np.asarray(flatten_transparency(image), np.float32)), None
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma of an (..., 3) array of 8-bit levels, exactly as Pillow's ``convert("L")`` rounds it."""
+    r, g, b = (np.asarray(rgb[..., k], np.int64) for k in range(3))
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.float32)
+
+
+def contrast_grayscale(rgb: np.ndarray) -> np.ndarray:
+    """An (h, w, 3) photo -> grey, weighting each colour channel by how much the garment stands out in it.
+
+    Luminance mutes a coloured garment on white (a red shirt is dark only in green and blue), so its faint parts
+    sink under the backdrop's noise. Each channel's darkness relative to the backdrop is measured on the garment
+    (pixels at least ``GARMENT_DARKNESS`` darker than the backdrop in some channel); the channels are weighted by
+    that darkness to the power ``CHANNEL_WEIGHT_POWER`` and scaled so the backdrop keeps its brightness. A grey
+    photo, or one whose channels are about equally dark (within ``CHANNEL_SPREAD``), gets plain luminance; so
+    does a dark backdrop (light garments are as bright in every channel that matters).
+    """
+    lum = luminance(rgb)
+    backdrop = np.median(np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]), axis=0)
+    if float(luminance(backdrop)) <= 127:
+        return lum
+    relative = 1.0 - rgb / np.maximum(backdrop, 1.0)
+    garment = relative.max(axis=-1) > GARMENT_DARKNESS
+    if garment.sum() < 16:
+        return lum
+    darkness = np.clip(relative[garment].mean(axis=0), 1e-3, None)
+    if darkness.min() / darkness.max() > 1 - CHANNEL_SPREAD:
+        return lum
+    weights = darkness**CHANNEL_WEIGHT_POWER
+    weights = weights / weights.sum()
+    level = float(luminance(backdrop))
+    return np.clip((rgb / np.maximum(backdrop, 1.0) * weights).sum(axis=-1) * level, 0.0, 255.0).astype(np.float32)
+
+
+def to_grayscale(image: Image.Image) -> tuple[np.ndarray, str | None]:
+    """Any Pillow mode -> (float32 grey in [0, 255], a note for the person or None).
+
+    16- and 32-bit modes are scaled by their range instead of being clipped (a plain ``convert("L")`` clips
+    16-bit data to white); transparency is read as described in :func:`transparent_to_grayscale`; colour goes
+    through :func:`contrast_grayscale`.
     """
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         array = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         if image.mode in ("I", "F") and array.max() > 65535:
             top = float(array.max())
-        return np.clip(array / top * 255.0, 0, 255).astype(np.float32)
+        return np.clip(array / top * 255.0, 0, 255).astype(np.float32), None
+    if image.mode in ("L", "1"):
+        return np.asarray(image.convert("L"), dtype=np.float32), None
+    if max(image.size) > WORKING_SIDE:  # colour work on a 12-megapixel photo would cost a second; the result is 28 px
+        scale = WORKING_SIDE / max(image.size)
+        image = image.convert("RGBA" if _has_alpha(image) else "RGB").resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BOX
+        )
     if _has_alpha(image):
-        image = flatten_transparency(image)
-    if image.mode == "CMYK":
-        image = image.convert("RGB")
-    return np.asarray(image.convert("L"), dtype=np.float32)
+        return transparent_to_grayscale(image)
+    return contrast_grayscale(np.asarray(image.convert("RGB"), np.float32)), None
 
 
 def border_level(gray: np.ndarray) -> float:
@@ -374,7 +441,7 @@ def shrink(gray: np.ndarray, max_side: int = WORKING_SIDE) -> np.ndarray:
 def display_rgb(image: Image.Image, max_side: int = 512) -> np.ndarray:
     """A small RGB copy of a picture for showing a stage (transparency flattened, high depth scaled)."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F") or _has_alpha(image):
-        shown = Image.fromarray(to_grayscale(image).astype(np.uint8)).convert("RGB")
+        shown = Image.fromarray(to_grayscale(image)[0].astype(np.uint8)).convert("RGB")
     else:
         shown = image.convert("RGB")
     shown.thumbnail((max_side, max_side))
@@ -399,7 +466,9 @@ def prepare_image(image: Image.Image, source_format: str = "") -> PreparedImage:
     notes: list[str] = []
     rotated = image.getexif().get(0x0112, 1) not in (0, 1)
     oriented = ImageOps.exif_transpose(image) if rotated else image
-    gray = to_grayscale(oriented)
+    gray, how_read = to_grayscale(oriented)
+    if how_read:
+        notes.append(how_read)
     if oriented.size == (IMAGE_SIZE, IMAGE_SIZE) and border_level(gray) <= 60:
         # Already a Fashion-MNIST-style picture: use the pixels exactly as they are.
         pixels = gray.astype(np.uint8)

@@ -167,7 +167,7 @@ def photo_encodings(photo: Image.Image) -> list[tuple[str, bytes]]:
 # ---------------------------------------------------------------- photos as they really are
 # Each condition turns a test image into a catalogue-style photo with one real-world flaw. The garment is
 # composited as ink on a backdrop (as in random_catalogue_photo); lighting multiplies garment and backdrop alike.
-CONDITIONS = ("white", "off-white-noise", "shadow", "vignette", "gradient", "touching-frame")
+CONDITIONS = ("white", "off-white-noise", "shadow", "vignette", "gradient", "touching-frame", "coloured", "cut-out")
 
 
 def _garment_on_backdrop(image: np.ndarray, rng: np.random.Generator, backdrop: np.ndarray, scale: int, pad: tuple[int, int, int, int]):
@@ -198,12 +198,44 @@ def _canvas(rng: np.random.Generator, scale: int, image: np.ndarray, touching: b
     return 28 * scale + top + bottom, 28 * scale + left + right, (top, bottom, left, right)
 
 
+def coloured_photo(image: np.ndarray, rng: np.random.Generator, scale: int, pad: tuple[int, int, int, int], h: int, w: int) -> bytes:
+    """A garment with a colour of its own on white, as a JPEG: each channel 55-100 % as dark as the darkest one
+    (a red shirt is dark in green and blue, light in red), the garment's darkest parts 60-95 % dark."""
+    backdrop = np.full((h, w, 3), 255.0, np.float32)
+    _, mask = _garment_on_backdrop(image, rng, backdrop, scale, pad)
+    share = rng.uniform(0.55, 1.0, size=3)
+    share[rng.integers(3)] = 1.0
+    depth = float(rng.uniform(0.6, 0.95))
+    photo = 255.0 * (1 - mask[..., None] * depth * share)
+    photo = photo + rng.normal(0, float(rng.uniform(0, 3)), size=photo.shape)
+    return encode(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)), "JPEG", quality=int(rng.integers(70, 93)))
+
+
+def cutout_photo(image: np.ndarray, rng: np.random.Generator, scale: int, pad: tuple[int, int, int, int], h: int, w: int) -> bytes:
+    """A shop's cut-out as a PNG with alpha: the transparency carries the garment's shading (its soft edge and
+    its interior), the colour under it is one garment colour (from black to white: a white shirt is as common as a
+    black one) with some noise, and under alpha = 0 it is arbitrary."""
+    backdrop = np.zeros((h, w, 3), np.float32)
+    _, mask = _garment_on_backdrop(image, rng, backdrop, scale, pad)
+    colour = np.clip(rng.uniform(0, 255) + rng.normal(0, 25, size=3), 0, 255).astype(np.float32)
+    rgb = np.clip(colour + rng.normal(0, 12, size=(h, w, 3)), 0, 255)
+    hidden = mask <= 0
+    rgb[hidden] = rng.integers(0, 256, size=(int(hidden.sum()), 3))
+    alpha = np.clip(mask * 255.0, 0, 255)
+    rgba = np.concatenate([rgb, alpha[..., None]], axis=-1).astype(np.uint8)
+    return encode(Image.fromarray(rgba, "RGBA"), "PNG")
+
+
 def condition_photo(image: np.ndarray, condition: str, rng: np.random.Generator) -> bytes:
     """One test image as a photo with ``condition``, encoded as a photo would be (JPEG or WebP, some PNG)."""
     scale = int(rng.integers(8, 17))
     touching = condition == "touching-frame"
     h, w, pad = _canvas(rng, scale, image, touching)
     top, _, left, _ = pad
+    if condition == "coloured":
+        return coloured_photo(image, rng, scale, pad, h, w)
+    if condition == "cut-out":
+        return cutout_photo(image, rng, scale, pad, h, w)
     # Negative padding means the garment is cut by the frame: place it partly outside the canvas.
     source = image
     if top < 0 or left < 0:
