@@ -5,7 +5,7 @@ import streamlit as st
 
 from app_pages import resources, state
 from app_pages.boundary import guarded
-from app_pages.panels import clicked_points, customdata_values, prediction_panel, require_model, show_figure, unit_link
+from app_pages.panels import clicked_points, customdata_values, on_phone, prediction_panel, require_model, show_figure, unit_link
 from app_pages.arithmetic_panel import arithmetic_panel, spatial_position
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
@@ -25,6 +25,7 @@ loaded = require_model()
 extractor = resources.current_extractor()
 infos = describe_layers(loaded.model)
 names = [info.name for info in infos]
+PHONE_MOSAIC_COLUMNS = 4  # a 390 px screen: 8 maps a row made 30 px tiles
 
 st.title("Explorer")
 st.caption("Choose a picture, then step through the layers: each shows what that layer makes of the picture.")
@@ -136,7 +137,7 @@ def _layer_view(chosen, activations) -> None:
             if chosen_channel != channel:
                 channel_choice.caption(f"Your channel {chosen_channel} is not among this layer's {channels}; showing channel {channel}. It comes back on layers that have it.")
             show_figure(
-                layer_output_figure(output, info, shared_scale=shared, highlight=channel),
+                layer_output_figure(output, info, shared_scale=shared, highlight=channel, columns=PHONE_MOSAIC_COLUMNS if on_phone() else None),
                 chart_key,
                 on_select=map_clicked,
                 selection_mode="points",
@@ -243,7 +244,7 @@ def _filter_weights() -> None:
     title = f"{layer_name}: {kernels.shape[3]} filters of {kernels.shape[0]}x{kernels.shape[1]}" + (
         "" if in_channels == 1 else (" (mean over input channels)" if input_channel is None else f", weights on input channel {input_channel}")
     )
-    show_figure(kernel_mosaic(kernels, title, input_channel=input_channel, highlight=highlight), f"explorer_kernels_{layer_name}")
+    show_figure(kernel_mosaic(kernels, title, input_channel=input_channel, highlight=highlight, columns=8 if on_phone() else 16), f"explorer_kernels_{layer_name}")
 
 
 filter_weights()

@@ -11,16 +11,26 @@ import streamlit as st
 from app_pages import resources, state
 from app_pages.picker import ChosenImage
 from fashion_viz.data import HOW_TO_GET
-from fashion_viz.figures import probability_chart
+from fashion_viz.figures import for_narrow_screen, probability_chart
 from fashion_viz.unit_figures import upscale
 from fashion_viz.model import LoadedModel, ModelError, check_model_file, is_shipped, list_model_files, read_card
 from fashion_viz.preprocessing import PreparedImage, confidence_warning
 
 
+def on_phone() -> bool:
+    """Whether this session's browser says it is a phone ("Mobi" in its User-Agent, the rule browsers follow)."""
+    return "Mobi" in (st.context.headers.get("User-Agent") or "")
+
+
 def show_figure(fig, key: str, **kwargs):
+    """A Plotly chart in the house style; on a phone its colour bars go under it and its toolbar is hidden (it lay
+    over the title)."""
+    phone = on_phone()
+    if phone:
+        fig = for_narrow_screen(fig)
     if "on_select" in kwargs:  # its callback reads the clicked points' traces by name (clicked_points)
         st.session_state[state.chart_traces_key(key)] = [trace.name for trace in fig.data]
-    return st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False}, **kwargs)
+    return st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False, "displayModeBar": not phone}, **kwargs)
 
 
 def clicked_points(key: str, trace: str) -> list[dict]:

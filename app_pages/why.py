@@ -5,7 +5,7 @@ import streamlit as st
 
 from app_pages import resources, state
 from app_pages.boundary import guarded
-from app_pages.panels import require_model, show_figure
+from app_pages.panels import on_phone, require_model, show_figure
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
 from fashion_viz.attribution_figures import attribution_grid_figure, faithfulness_table, whatif_figure
@@ -103,7 +103,7 @@ with guarded("the attribution maps and what-if"):
     maps, scores = st.columns([2.6, 1])
     with maps:
         if results:
-            show_figure(attribution_grid_figure(image, results, opacity), "why_maps")
+            show_figure(attribution_grid_figure(image, results, opacity, columns=1 if on_phone() else 2), "why_maps")
         else:
             st.info("Choose at least one method.")
     with scores:

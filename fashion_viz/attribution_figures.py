@@ -33,7 +33,8 @@ def attribution_grid_figure(image: np.ndarray, results: Sequence, opacity: float
     traces, axes, annotations = [], {}, []
     row_px, title_px = 250, 70  # each row: a square picture of about 220 px under its name
     gap_x, gap_y = 0.03, 30 / (rows * row_px)
-    width, height = (0.78 - gap_x * (columns - 1)) / columns, (1 - gap_y * (rows - 1)) / rows
+    maps_share = 0.78 if columns > 1 else 1.0  # one column (a phone): the maps take the width, the colour bars go under them
+    width, height = (maps_share - gap_x * (columns - 1)) / columns, (1 - gap_y * (rows - 1)) / rows
     shown_scale = {False: False, True: False}
     for i, result in enumerate(results):
         row, col = divmod(i, columns)

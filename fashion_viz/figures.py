@@ -50,6 +50,7 @@ CELL_TRACE = "confusion cells"  # the clickable cells of a confusion matrix
 PIXEL_TRACE = "pixels"  # the clickable pixels of a single feature map
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
 HIDDEN_AXIS = dict(visible=False)
+NARROW_BAR_PX = 64  # a colour bar laid under a chart on a phone, with its title
 PICTURE_Y_AXIS = dict(autorange="reversed", scaleanchor="x", visible=False)  # row 0 on top, square pixels
 
 
@@ -65,6 +66,23 @@ def figure(data: list[dict], title: str, height: int, **layout) -> go.Figure:
     )
     spec_layout.update(layout)
     return go.Figure({"data": data, "layout": spec_layout}, _validate=False)
+
+
+def for_narrow_screen(fig: go.Figure) -> go.Figure:
+    """The same figure laid out for a phone-width screen: every colour bar horizontal, under the chart, instead of
+    a column of its own beside it (a quarter of a 390 px screen), and room above the title."""
+    height = fig.layout.height or 400
+    bars = [t for t in fig.data if t.type == "heatmap" and t.showscale is not False and t.colorbar is not None and t.colorbar.title is not None]
+    for k, trace in enumerate(bars):
+        trace.colorbar = dict(
+            orientation="h", x=0.5, xanchor="center", y=-(12 + NARROW_BAR_PX * k) / height, yanchor="top", thickness=10, len=0.9,
+            title=dict(text=trace.colorbar.title.text or "", side="top"),
+        )
+    if bars:
+        margin = fig.layout.margin
+        fig.layout.margin = dict(l=margin.l, r=margin.r, t=margin.t, b=(margin.b or 0) + NARROW_BAR_PX * len(bars))
+        fig.layout.height = height + NARROW_BAR_PX * len(bars)
+    return fig
 
 
 def probability_chart(probabilities: np.ndarray, true_label: int | None = None, title: str | None = None, source: str | None = None) -> go.Figure:
@@ -311,7 +329,7 @@ def vector_bars(values: np.ndarray, title: str, x_title: str = "unit", y_title: 
     )
 
 
-def kernel_mosaic(kernels: np.ndarray, title: str, input_channel: int | None = None, highlight: int | None = None) -> go.Figure:
+def kernel_mosaic(kernels: np.ndarray, title: str, input_channel: int | None = None, highlight: int | None = None, columns: int = 16) -> go.Figure:
     """Conv filter weights (kh, kw, in, out) as a mosaic, diverging colours centred on 0.
 
     ``input_channel`` picks the slice each filter applies to that input map; None
@@ -321,7 +339,7 @@ def kernel_mosaic(kernels: np.ndarray, title: str, input_channel: int | None = N
     kernels = np.asarray(kernels, dtype=np.float32)
     planes = kernels.mean(axis=2) if input_channel is None else kernels[:, :, input_channel, :]
     kh, kw, out = planes.shape
-    mosaic, channel, origins = mosaic_grid(planes, columns=min(16, out), gap=1)
+    mosaic, channel, origins = mosaic_grid(planes, columns=min(columns, out), gap=1)
     # A few filters with large weights (2-3 against a typical 0.3 here) would wash every other filter
     # out to white: the scale reaches the 90th percentile of |weight|, larger weights show at full
     # colour, and hover gives their exact value.
@@ -484,7 +502,7 @@ def architecture_figure(layers: Sequence, title: str = "Layers, output shapes an
     )
 
 
-def layer_output_figure(output, info, shared_scale: bool = True, highlight: int | None = None) -> go.Figure:
+def layer_output_figure(output, info, shared_scale: bool = True, highlight: int | None = None, columns: int | None = None) -> go.Figure:
     """The right picture for any layer's output.
 
     Args:
@@ -492,6 +510,7 @@ def layer_output_figure(output, info, shared_scale: bool = True, highlight: int 
         info: the layer's :class:`fashion_viz.layer_guide.LayerInfo` (for shapes and titles).
         shared_scale: for spatial outputs, one colour scale for all maps or one per map.
         highlight: a channel to outline in a mosaic.
+        columns: a mosaic's columns (None: about 1.4 times wider than tall; fewer on a phone).
     """
     values = output.values
     if values.ndim == 3:
@@ -499,6 +518,7 @@ def layer_output_figure(output, info, shared_scale: bool = True, highlight: int 
             values,
             f"{output.name}: {values.shape[2]} feature maps of {values.shape[0]}x{values.shape[1]}",
             shared_scale=shared_scale,
+            columns=columns,
             highlight=highlight,
         )
     if info.kind == "flatten":

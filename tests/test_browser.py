@@ -319,3 +319,39 @@ def test_a_cold_start_under_six_visitors_shows_no_error(shipped, fmnist):
     assert summary["exceptions_shown"] == 0 and summary["panels_failed"] == 0, result["examples"]
     assert summary["tracebacks_in_log"] == 0, result["log_excerpt"]
     assert len(result["upload_answer_s"]) == 6
+
+
+PHONE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+TOO_WIDE_JS = """() => {
+    const width = window.innerWidth;
+    const main = document.querySelector("[data-testid='stMain']") || document.body;
+    const wide = [...document.querySelectorAll("[data-testid='stPlotlyChart'], [data-testid='stImage'], [data-testid='stElementContainer']")]
+        .filter(e => e.getBoundingClientRect().right > width + 1 || e.getBoundingClientRect().left < -1)
+        .map(e => e.getAttribute('data-testid'));
+    return {scroll: main.scrollWidth, width, wide};
+}"""
+
+
+@pytest.mark.parametrize("path", ["", "architecture", "explorer", "why", "units", "map", "train", "evaluate"])
+def test_every_page_fits_a_phone(browser, app_url, path):
+    """At 390x844 (a phone, with its User-Agent) nothing is wider than the screen, the Explorer's mosaic has 4
+    columns instead of 8, and colour bars lie under their charts."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=PHONE_UA, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{app_url}/{path}")
+        settle(page)
+        page.wait_for_selector("h1")
+        no_exceptions(page)
+        fit = page.evaluate(TOO_WIDE_JS)
+        assert fit["scroll"] <= fit["width"] + 1, fit
+        assert not fit["wide"], fit
+        if path == "explorer":
+            wait_for_title(page, "conv1: 32 feature maps")
+            assert page.locator(".modebar").count() == 0, "no toolbar over the titles"
+            colourbar = page.locator("[data-testid='stPlotlyChart'] .colorbar").first.bounding_box()
+            chart = page.locator("[data-testid='stPlotlyChart'] .main-svg").nth(1).bounding_box()
+            assert colourbar["width"] > colourbar["height"], "the colour bar lies flat, under the chart"
+    finally:
+        context.close()
