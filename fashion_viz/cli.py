@@ -463,6 +463,13 @@ def cmd_bench_uploads(args) -> int:
     return run_upload_benchmark(count=args.count, as_json=args.json, per_condition=args.per_condition)
 
 
+def cmd_bench_cold_start(args) -> int:
+    _tools()
+    from tools.cold_start_stress import main
+
+    return main([f"--rounds={args.rounds}", f"--sessions={args.sessions}", *(["--json"] if args.json else [])])
+
+
 def cmd_bench_training(args) -> int:
     _tools()
     from tools.training_bench import run_training_benchmark
@@ -574,6 +581,12 @@ def build_parser() -> argparse.ArgumentParser:
     uploads.add_argument("--per-condition", type=int, default=400, help="test images per real-photo condition (noise, shadow, vignette, gradient, touching the frame)")
     uploads.add_argument("--json", action="store_true")
     uploads.set_defaults(func=cmd_bench_uploads)
+
+    cold = sub.add_parser("bench-cold-start", help="a new server with an empty bytecode cache under N browser sessions at once: exceptions and tracebacks")
+    cold.add_argument("--rounds", type=int, default=5)
+    cold.add_argument("--sessions", type=int, default=6)
+    cold.add_argument("--json", action="store_true")
+    cold.set_defaults(func=cmd_bench_cold_start)
 
     timing = sub.add_parser(
         "bench-training",

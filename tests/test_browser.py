@@ -311,9 +311,16 @@ def test_a_cold_start_under_six_visitors_shows_no_error(shipped, fmnist):
     at once during its warm-up, each visiting every page and uploading a photo. Plotly once met pandas half-imported
     by the warm-up thread there and Home showed Streamlit's redacted error box."""
     _require_browser()
-    from tools.cold_start_stress import run_cold_start_stress
+    import json
+    import subprocess
+    import sys
 
-    summary = run_cold_start_stress(rounds=1, sessions=6, as_json=True)
+    from conftest import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "tools/cold_start_stress.py", "--rounds", "1", "--sessions", "6", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    summary = json.loads(done.stdout)
     result = summary["per_round"][0]
     assert result["pages_visited"] == 6 * 8, result["examples"]
     assert summary["exceptions_shown"] == 0 and summary["panels_failed"] == 0, result["examples"]
@@ -325,7 +332,7 @@ PHONE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/6
 TOO_WIDE_JS = """() => {
     const width = window.innerWidth;
     const main = document.querySelector("[data-testid='stMain']") || document.body;
-    const wide = [...document.querySelectorAll("[data-testid='stPlotlyChart'], [data-testid='stImage'], [data-testid='stElementContainer']")]
+    const wide = [...main.querySelectorAll("[data-testid='stPlotlyChart'], [data-testid='stImage'], [data-testid='stElementContainer']")]
         .filter(e => e.getBoundingClientRect().right > width + 1 || e.getBoundingClientRect().left < -1)
         .map(e => e.getAttribute('data-testid'));
     return {scroll: main.scrollWidth, width, wide};
