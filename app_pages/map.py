@@ -68,7 +68,7 @@ def map_clicked() -> None:
 with chart, guarded("the map"):
     show_figure(
         embedding_figure(emap.xy, data.y_test, predictions, shown, None if placed is None else placed.xy, None if placed is None else placed.neighbours),
-        "map_chart", on_select=map_clicked, selection_mode="points",
+        "map_chart", toolbar=True, on_select=map_clicked, selection_mode="points",
     )
     st.caption(f"{int(shown.sum()):,} of 10,000 pictures shown · projection: {'openTSNE' if emap.method == 'tsne' else 'PCA'}, computed once for this model. Scroll to zoom, drag to pan, click a dot to see its picture.")
 

@@ -22,15 +22,16 @@ def on_phone() -> bool:
     return "Mobi" in (st.context.headers.get("User-Agent") or "")
 
 
-def show_figure(fig, key: str, **kwargs):
-    """A Plotly chart in the house style; on a phone its colour bars go under it and its toolbar is hidden (it lay
-    over the title)."""
+def show_figure(fig, key: str, toolbar: bool = False, **kwargs):
+    """A Plotly chart in the house style. Plotly's toolbar is shown only where zooming is the point (``toolbar``,
+    the Map) and never on a phone: in a narrow column it lay over the chart's title. On a phone the colour bars
+    go under the chart."""
     phone = on_phone()
     if phone:
         fig = for_narrow_screen(fig)
     if "on_select" in kwargs:  # its callback reads the clicked points' traces by name (clicked_points)
         st.session_state[state.chart_traces_key(key)] = [trace.name for trace in fig.data]
-    return st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False, "displayModeBar": not phone}, **kwargs)
+    return st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False, "displayModeBar": toolbar and not phone}, **kwargs)
 
 
 def clicked_points(key: str, trace: str) -> list[dict]:
