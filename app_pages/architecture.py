@@ -5,7 +5,7 @@ import streamlit as st
 
 from app_pages import resources, state
 from app_pages.boundary import guarded
-from app_pages.panels import require_model, show_figure
+from app_pages.panels import on_phone, require_model, show_figure
 from fashion_viz.figures import architecture_figure
 from fashion_viz.layer_guide import describe_layers, shape_text
 
@@ -28,7 +28,7 @@ with guarded("the layered view"):
 with guarded("the interactive diagram"):
     st.subheader("Interactive diagram")
     st.caption("Hover a block for its input and output shapes, how its parameters are counted and its receptive field.")
-    show_figure(architecture_figure(infos), "architecture_diagram")
+    show_figure(architecture_figure(infos, vertical=on_phone()), "architecture_diagram")
 
 with guarded("the summary table"):
     st.subheader("Summary")

@@ -141,6 +141,12 @@ def test_architecture_figure_and_layer_guide(shipped):
     fig = architecture_figure(infos)
     hover = fig.data[0].hovertext
     assert len(hover) == 10 and "18,496" in hover[3]
+    upright = architecture_figure(infos, vertical=True)  # a phone: the input on top, each name beside its block
+    assert list(upright.data[0].hovertext) == list(hover)
+    assert list(upright.data[0].y) == [-i for i in range(10)] and set(upright.data[0].x) == {0}
+    assert [a.text.split("</b>")[0] for a in upright.layout.annotations if a.text] == [f"<b>{i.name}" for i in infos]
+    go_figure = type(fig)
+    go_figure(upright.to_plotly_json())  # passes Plotly's validation
 
 
 def test_every_figure_passes_plotly_validation(extractor, shipped, sample):
