@@ -69,8 +69,8 @@ def figure(data: list[dict], title: str, height: int, **layout) -> go.Figure:
 
 
 def for_narrow_screen(fig: go.Figure) -> go.Figure:
-    """The same figure laid out for a phone-width screen: every colour bar horizontal, under the chart, instead of
-    a column of its own beside it (a quarter of a 390 px screen), and room above the title."""
+    """The same figure laid out for a phone-width screen: every colour bar horizontal, under the chart (the figure
+    grows by their height), instead of a column of its own beside it (a quarter of a 390 px screen)."""
     height = fig.layout.height or 400
     bars = [t for t in fig.data if t.type == "heatmap" and t.showscale is not False and t.colorbar is not None and t.colorbar.title is not None]
     for k, trace in enumerate(bars):

@@ -176,10 +176,10 @@ def alpha_carries_shading(alpha: np.ndarray) -> bool:
     visible = alpha > 0.02
     if visible.sum() < 16:
         return False
-    return float(((alpha > 0.02) & (alpha < 0.98)).sum() / visible.sum()) > SOFT_ALPHA_SHARE
+    return float((visible & (alpha < 0.98)).sum() / visible.sum()) > SOFT_ALPHA_SHARE
 
 
-def transparent_to_grayscale(image: Image.Image) -> tuple[np.ndarray, str]:
+def transparent_to_grayscale(image: Image.Image) -> tuple[np.ndarray, str | None]:
     """A transparent picture -> (grey in [0, 255], a note on how it was read, or None).
 
     Graded transparency is the garment's ink: the grey is a dark garment of exactly that shading on white.
@@ -207,21 +207,20 @@ def contrast_grayscale(rgb: np.ndarray) -> np.ndarray:
     photo, or one whose channels are about equally dark (within ``CHANNEL_SPREAD``), gets plain luminance; so
     does a dark backdrop (light garments are as bright in every channel that matters).
     """
-    lum = luminance(rgb)
-    backdrop = np.median(np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]), axis=0)
-    if float(luminance(backdrop)) <= 127:
-        return lum
-    relative = 1.0 - rgb / np.maximum(backdrop, 1.0)
-    garment = relative.max(axis=-1) > GARMENT_DARKNESS
+    backdrop = np.median(border_pixels(rgb), axis=0)
+    level = float(luminance(backdrop))
+    if level <= 127:
+        return luminance(rgb)
+    brightness = rgb / np.maximum(backdrop, 1.0)  # each channel as a share of the backdrop's
+    garment = brightness.min(axis=-1) < 1.0 - GARMENT_DARKNESS
     if garment.sum() < 16:
-        return lum
-    darkness = np.clip(relative[garment].mean(axis=0), 1e-3, None)
+        return luminance(rgb)
+    darkness = np.clip(1.0 - brightness[garment].mean(axis=0), 1e-3, None)
     if darkness.min() / darkness.max() > 1 - CHANNEL_SPREAD:
-        return lum
+        return luminance(rgb)
     weights = darkness**CHANNEL_WEIGHT_POWER
     weights = weights / weights.sum()
-    level = float(luminance(backdrop))
-    return np.clip((rgb / np.maximum(backdrop, 1.0) * weights).sum(axis=-1) * level, 0.0, 255.0).astype(np.float32)
+    return np.clip((brightness * weights).sum(axis=-1) * level, 0.0, 255.0).astype(np.float32)
 
 
 def to_grayscale(image: Image.Image) -> tuple[np.ndarray, str | None]:

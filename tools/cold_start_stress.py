@@ -86,7 +86,7 @@ async def visit_every_page(browser, url: str, first: str, delay_s: float, photo:
         await context.close()
 
 
-async def one_round(sessions: int, photo: Path, timeout_ms: int, keep_log: Path | None = None) -> dict:
+async def one_round(sessions: int, photo: Path, timeout_ms: int) -> dict:
     from playwright.async_api import async_playwright
 
     with tempfile.TemporaryDirectory(prefix="fashion-viz-cold-") as folder:
@@ -112,8 +112,6 @@ async def one_round(sessions: int, photo: Path, timeout_ms: int, keep_log: Path 
         finally:
             server.stop()
         text = ANSI_CODE.sub("", log.read_text(errors="replace"))  # Streamlit's tracebacks come coloured (Rich)
-    if keep_log is not None:
-        keep_log.write_text(text)
     tracebacks = text.count("Traceback (most recent call last)")
     return {
         "healthy_s": round(healthy_s, 1),
