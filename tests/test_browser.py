@@ -306,28 +306,6 @@ def test_explorer_channel_to_its_unit_page_then_a_photo_on_the_map(page, app_url
     no_exceptions(page)
 
 
-def test_a_cold_start_under_six_visitors_shows_no_error(shipped, fmnist):
-    """One round of `tools/cold_start_stress.py`: a new server with an empty bytecode cache and six browser sessions
-    at once during its warm-up, each visiting every page and uploading a photo. Plotly once met pandas half-imported
-    by the warm-up thread there and Home showed Streamlit's redacted error box."""
-    _require_browser()
-    import json
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
-    done = subprocess.run(
-        [sys.executable, "tools/cold_start_stress.py", "--rounds", "1", "--sessions", "6", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=900
-    )
-    summary = json.loads(done.stdout)
-    result = summary["per_round"][0]
-    assert result["pages_visited"] == 6 * 8, result["examples"]
-    assert summary["exceptions_shown"] == 0 and summary["panels_failed"] == 0, result["examples"]
-    assert summary["tracebacks_in_log"] == 0, result["log_excerpt"]
-    assert len(result["upload_answer_s"]) == 6
-
-
 PHONE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
 TOO_WIDE_JS = """() => {
     const width = window.innerWidth;

@@ -61,11 +61,13 @@ async def visit_every_page(browser, url: str, first: str, delay_s: float, photo:
     context = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await context.new_page()
     page.set_default_timeout(timeout_ms)
+    where = f"/{first}"
     try:
         await page.goto(f"{url}/{first}")
         await settle(page, timeout_ms)
         await count_problems(page, f"first page /{first}", record["problems"])
         for name in PAGES:
+            where = name
             if name != "Home" or first:
                 await page.locator("[data-testid='stSidebarNav'] a").filter(has_text=name).first.click()
                 await settle(page, timeout_ms)
@@ -81,7 +83,7 @@ async def visit_every_page(browser, url: str, first: str, delay_s: float, photo:
                 await count_problems(page, "Explorer after the upload", record["problems"])
             record["pages"] += 1
     except Exception as exc:  # noqa: BLE001 - a page that never finished is counted, not raised
-        record["unfinished"].append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+        record["unfinished"].append(f"{where}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
     finally:
         await context.close()
 
