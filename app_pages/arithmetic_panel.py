@@ -14,15 +14,16 @@ from app_pages import state
 from app_pages.panels import show_figure
 from fashion_viz import CLASS_NAMES
 from fashion_viz.arithmetic_figures import (
+    NumberGrid,
     contributions_figure,
     dropout_map_figure,
     dropout_mask_figure,
     monte_carlo_figure,
+    number_grids_html,
     partial_sums_figure,
-    pool_window_figure,
-    receptive_field_figure,
+    receptive_field_picture,
     temperature_figure,
-    window_kernel_products_figure,
+    window_kernel_products,
 )
 from fashion_viz.explain.arithmetic import (
     Calculation,
@@ -74,6 +75,16 @@ def position_widgets(values: np.ndarray, channel: int | None) -> tuple[int, ...]
     return (unit,)
 
 
+def _receptive_field(image: np.ndarray, calc: Calculation, caption: str) -> None:
+    st.markdown(f"**{caption}**")
+    st.image(receptive_field_picture(image, calc.receptive_field), width=280)
+
+
+def _number_grids(title: str, grids: list[NumberGrid]) -> None:
+    st.markdown(f"**{title}**")
+    st.markdown(number_grids_html(grids), unsafe_allow_html=True)
+
+
 def _check_line(calc: Calculation) -> None:
     agrees = abs(calc.output - calc.model_output) <= 1e-5 + 1e-5 * abs(calc.model_output)
     st.markdown(describe(calc))
@@ -85,12 +96,12 @@ def _conv(model, image, calc: Calculation) -> None:
     picture, detail = st.columns([1, 2.2])
     with picture:
         top, left, bottom, right = calc.receptive_field
-        show_figure(receptive_field_figure(image, calc.receptive_field, f"Depends on input pixels {bottom - top}x{right - left}", height=300), "calc_field")
+        _receptive_field(image, calc, f"Depends on input pixels {bottom - top}x{right - left}")
     window = calc.inputs.reshape(kh, kw, cin)
     kernel = calc.weights.reshape(kh, kw, cin)
     with detail:
         if cin == 1:
-            show_figure(window_kernel_products_figure(window[:, :, 0], kernel[:, :, 0], f"{calc.layer}: the 3x3 window of the picture (pixels / 255) x filter {calc.at[2]}"), "calc_products")
+            _number_grids(f"{calc.layer}: the {kh}x{kw} window of the picture (pixels / 255) x filter {calc.at[2]}", window_kernel_products(window[:, :, 0], kernel[:, :, 0]))
         else:
             def bar_clicked() -> None:
                 points = st.session_state[PARTIAL_SUMS_CHART].selection.points
@@ -109,17 +120,21 @@ def _conv(model, image, calc: Calculation) -> None:
         st.selectbox(f"Input channel to expand into its nine products (of {cin})", range(cin), key=key,
                      on_change=lambda: st.session_state.update({state.CALC_INPUT_CHANNEL: st.session_state[key]}),
                      format_func=lambda k: f"channel {k}: partial sum {calc.per_channel[k]:+.4f}")
-        show_figure(window_kernel_products_figure(window[:, :, chosen], kernel[:, :, chosen], f"Input channel {chosen}: its 3x3 window x the kernel slice = {calc.per_channel[chosen]:+.4f}"), "calc_products")
+        _number_grids(f"Input channel {chosen}: its {kh}x{kw} window x the kernel slice = {calc.per_channel[chosen]:+.4f}", window_kernel_products(window[:, :, chosen], kernel[:, :, chosen]))
     _check_line(calc)
 
 
 def _pool(image, calc: Calculation) -> None:
     picture, detail = st.columns([1, 1.6])
     with picture:
-        show_figure(receptive_field_figure(image, calc.receptive_field, "The input pixels behind this value"), "calc_field")
+        _receptive_field(image, calc, "The input pixels behind this value")
     with detail:
         r, c = calc.window_origin
-        show_figure(pool_window_figure(calc.window, calc.window_argmax, f"The 2x2 window at rows {r}-{r + 1}, columns {c}-{c + 1} of the input map"), "calc_window")
+        ph, pw = np.shape(calc.window)
+        _number_grids(
+            f"The {ph}x{pw} window at rows {r}-{r + ph - 1}, columns {c}-{c + pw - 1} of the input map (the largest, outlined, is the output)",
+            [NumberGrid("window", calc.window, digits=4, outlined=tuple(calc.window_argmax))],
+        )
         _check_line(calc)
         for note in calc.notes:
             st.caption(note)
@@ -197,19 +212,17 @@ def _dense(model, calc: Calculation, input_shape_3d: tuple[int, ...] | None) -> 
 
 
 def _softmax(calc: Calculation) -> None:
-    table = pd.DataFrame({"class": CLASS_NAMES, "logit (128 inputs x weights + bias)": calc.logits, "exp(logit)": calc.exps, "probability = exp / sum": calc.probabilities})
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "exp(logit)": st.column_config.NumberColumn(format="%.4g"),
-        "probability = exp / sum": st.column_config.NumberColumn(format="%.4f"),
-        "logit (128 inputs x weights + bias)": st.column_config.NumberColumn(format="%.4f"),
-    })
+    logit = f"logit ({len(calc.inputs)} inputs x weights + bias)"
+    table = pd.DataFrame({"class": CLASS_NAMES, logit: calc.logits, "exp(logit)": calc.exps, "probability = exp / sum": calc.probabilities})
+    # A static table: ten rows need no scrolling or sorting, and it costs the browser far less than a data grid.
+    st.table(table.style.hide(axis="index").format({logit: "{:.4f}", "exp(logit)": "{:.4g}", "probability = exp / sum": "{:.4f}"}))
     st.markdown(f"Sum of the ten exps: **{calc.exps.sum():.6g}**; each probability is its exp divided by this sum, so they add up to 1.")
     _check_line(calc)
     temperature = st.slider("Temperature T: softmax(logits / T)", 0.25, 5.0, 1.0, 0.25, key="calc_temperature",
                             help="T > 1 flattens the probabilities, T < 1 sharpens them; the ranking never changes.")
     show_figure(temperature_figure(calc.logits, softmax_with_temperature(calc.logits, temperature), temperature), "calc_temperature_chart")
     items = [(f"dense unit {i}: {calc.inputs[i]:.3f} x {calc.weights[i]:+.3f}", v) for i, v in top_contributions(calc, 10)]
-    show_figure(contributions_figure(items, f"What makes the {CLASS_NAMES[calc.at[0]]} logit: the 10 largest of 128 terms"), "calc_contributions")
+    show_figure(contributions_figure(items, f"What makes the {CLASS_NAMES[calc.at[0]]} logit: the 10 largest of {len(calc.inputs)} terms"), "calc_contributions")
 
 
 def arithmetic_panel(model, image: np.ndarray, activations, index: int, channel: int | None) -> None:

@@ -60,8 +60,11 @@ def _step(delta: int) -> None:
 
 @st.fragment
 def layer_view(chosen, activations) -> None:
+    import time, sys
+    t = time.perf_counter()
     with guarded("the layer view"):
         _layer_view(chosen, activations)
+    print(f"FRAG {st.session_state.get('explorer_layer')} {(time.perf_counter()-t)*1000:.0f} ms", file=sys.stderr, flush=True)
 
 
 def _layer_view(chosen, activations) -> None:
@@ -97,13 +100,15 @@ def _layer_view(chosen, activations) -> None:
 
     figure_column, text_column = st.columns([3, 1.25])
     with text_column:
-        st.markdown(f"#### {index + 1}. {info.name}: {info.title}")
-        st.markdown(f"**In:** {shape_text(info.input_shape)} → **out:** {shape_text(info.output_shape)}")
-        st.markdown(info.explanation)
-        st.caption(f"Parameters: {info.params_formula}")
+        # One markdown and one caption, not five elements: each element is a redraw on every layer step.
+        st.markdown(
+            f"#### {index + 1}. {info.name}: {info.title}\n\n**In:** {shape_text(info.input_shape)} → **out:** {shape_text(info.output_shape)}\n\n{info.explanation}"
+        )
+        notes = [f"Parameters: {info.params_formula}"]
         if output.is_spatial:
             live = int((output.values.reshape(-1, output.values.shape[-1]).max(axis=0) > 0).sum())
-            st.caption(f"For this picture {live} of {output.values.shape[-1]} maps respond somewhere (the rest stay at zero).")
+            notes.append(f"For this picture {live} of {output.values.shape[-1]} maps respond somewhere (the rest stay at zero).")
+        st.caption("  \n".join(notes))
 
     with figure_column:
         channel = None

@@ -1,82 +1,101 @@
-"""Figures for the arithmetic panel: windows, kernels and products, partial sums, pooling windows,
-contributions, softmax with temperature, dropout masks and Monte-Carlo dropout. Pure functions of
+"""Figures for the arithmetic panel: the receptive field (a picture), windows, kernels, products and pooling
+windows (HTML number grids), partial sums, contributions, softmax with temperature, dropout masks and Monte-Carlo dropout. Pure functions of
 :class:`fashion_viz.explain.arithmetic.Calculation` and arrays, no UI."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 
 from fashion_viz import CLASS_NAMES
-from fashion_viz.figures import HIDDEN_AXIS, PICTURE_Y_AXIS, _outline, figure
+from fashion_viz.figures import figure
 from fashion_viz.palette import (
     ACTIVATION_SCALE,
     BAR_COLOUR,
+    BLACK,
     CLASS_COLOURS,
     DIVERGING_SCALE,
     GRID_COLOUR,
     HIGHLIGHT_COLOUR,
-    IMAGE_SCALE,
     INK_COLOUR,
     REFERENCE_COLOUR,
     TRUE_COLOUR,
+    WHITE,
     sign_colour,
 )
+from fashion_viz.unit_figures import outlined_picture
 
 
-def receptive_field_figure(image: np.ndarray, field: tuple[int, int, int, int], title: str, height: int = 300) -> go.Figure:
-    """The input picture with the pixels one value depends on outlined (and the rest dimmed)."""
+def receptive_field_picture(image: np.ndarray, field: tuple[int, int, int, int], factor: int = 10) -> np.ndarray:
+    """(28f, 28f, 3) uint8: the input picture with the pixels one value depends on outlined and the rest dimmed.
+    A picture, not a chart: it needs no hover, and each chart fewer is one redraw fewer on a layer step."""
     top, left, bottom, right = field
     picture = np.asarray(image, dtype=np.float32)
     dimmed = picture * 0.35
     dimmed[top:bottom, left:right] = picture[top:bottom, left:right]
-    heat = dict(type="heatmap", z=dimmed, colorscale=IMAGE_SCALE, zmin=0, zmax=255, showscale=False, hovertemplate="row %{y}, column %{x}<extra></extra>")
-    outline = _outline((top, left), bottom - top, right - left, HIGHLIGHT_COLOUR)
-    return figure([heat], title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=[outline])
+    return outlined_picture(np.clip(dimmed, 0, 255).astype(np.uint8), field, factor)
 
 
-def _number_grid(values: np.ndarray, x_axis: str, y_axis: str, scale, zmin: float, zmax: float, name: str, digits: int = 3) -> dict:
-    values = np.asarray(values, dtype=np.float64)
-    return dict(
-        type="heatmap",
-        z=values,
-        text=np.vectorize(lambda v: f"{v:.{digits}f}")(values),
-        texttemplate="%{text}",
-        textfont=dict(size=12),
-        colorscale=scale,
-        zmin=zmin,
-        zmax=zmax,
-        showscale=False,
-        xaxis=x_axis,
-        yaxis=y_axis,
-        name=name,
-        hovertemplate=f"{name}, row %{{y}}, column %{{x}}: %{{z:.5f}}<extra></extra>",
-    )
+@dataclass(frozen=True)
+class NumberGrid:
+    """One small grid of numbers for :func:`number_grids_html`: ``signed`` values are tinted on the diverging
+    scale centred on 0, others on the activation scale from 0; ``outlined`` is a (row, column) singled out."""
+
+    heading: str
+    values: np.ndarray
+    signed: bool = False
+    digits: int = 3
+    outlined: tuple[int, int] | None = None
 
 
-def window_kernel_products_figure(window: np.ndarray, kernel: np.ndarray, title: str, height: int = 260) -> go.Figure:
-    """Three small grids side by side: the input window, the kernel, and their element-wise products."""
+def _cell_colour(fraction: float, scale) -> str:
+    return plotly.colors.sample_colorscale(scale, [float(np.clip(fraction, 0.0, 1.0))], colortype="rgb")[0]
+
+
+def _text_colour(background: str) -> str:
+    r, g, b = plotly.colors.unlabel_rgb(background)
+    return BLACK if 0.299 * r + 0.587 * g + 0.114 * b > 140 else WHITE
+
+
+def number_grids_html(grids: Sequence[NumberGrid]) -> str:
+    """Small grids side by side as one HTML table row, each cell tinted by the palette's scales, its exact value
+    on hover. The windows, kernels, products and pooling windows of the arithmetic panel: printed numbers read
+    better as text than as a heatmap's labels, and a table costs the browser far less than a chart."""
+    blocks = []
+    for grid in grids:
+        values = np.asarray(grid.values, np.float64)
+        limit = float(max(np.abs(values).max(), 1e-9))
+        rows = []
+        for r, row in enumerate(values):
+            cells = []
+            for c, value in enumerate(row):
+                fraction = (value / limit + 1) / 2 if grid.signed else value / limit
+                background = _cell_colour(fraction, DIVERGING_SCALE if grid.signed else ACTIVATION_SCALE)
+                border = f"3px solid {HIGHLIGHT_COLOUR}" if grid.outlined == (r, c) else f"1px solid {WHITE}"
+                cells.append(
+                    f"<td title='{grid.heading}, row {r}, column {c}: {value:.5f}' style='background:{background};color:{_text_colour(background)};"
+                    f"border:{border};padding:6px 8px;text-align:center;font-variant-numeric:tabular-nums'>{value:.{grid.digits}f}</td>"
+                )
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        blocks.append(
+            f"<div style='display:inline-block;vertical-align:top;margin:0 14px 8px 0'><div style='font-weight:600;margin-bottom:4px'>{grid.heading}</div>"
+            f"<table style='border-collapse:collapse;margin:0'>{''.join(rows)}</table></div>"
+        )
+    return "<div>" + "".join(blocks) + "</div>"
+
+
+def window_kernel_products(window: np.ndarray, kernel: np.ndarray) -> list[NumberGrid]:
+    """The input window, the kernel, and their element-wise products (which sum, with the bias, to the value)."""
     window, kernel = np.asarray(window, np.float64), np.asarray(kernel, np.float64)
-    products = window * kernel
-    limit = float(max(np.abs(kernel).max(), 1e-9))
-    plimit = float(max(np.abs(products).max(), 1e-9))
-    traces = [
-        _number_grid(window, "x", "y", ACTIVATION_SCALE, 0, float(max(window.max(), 1e-9)), "input"),
-        _number_grid(kernel, "x2", "y2", DIVERGING_SCALE, -limit, limit, "weight"),
-        _number_grid(products, "x3", "y3", DIVERGING_SCALE, -plimit, plimit, "input x weight"),
+    return [
+        NumberGrid("input window", window),
+        NumberGrid("× kernel weights", kernel, signed=True),
+        NumberGrid("= products", window * kernel, signed=True),
     ]
-    axes = {}
-    for i, (a, b) in enumerate(((0, 0.3), (0.35, 0.65), (0.7, 1.0)), start=1):
-        suffix = "" if i == 1 else str(i)
-        axes[f"xaxis{suffix}"] = dict(domain=[a, b], visible=False)
-        axes[f"yaxis{suffix}"] = dict(autorange="reversed", visible=False, anchor=f"x{suffix}", scaleanchor=f"x{suffix}")
-    annotations = [
-        dict(text=label, x=0.5, y=1.0, xref=f"x{suffix} domain", yref=f"y{suffix} domain", showarrow=False, yanchor="bottom", font=dict(size=13))
-        for label, suffix in (("input window", ""), ("× kernel weights", "2"), ("= products", "3"))
-    ]
-    return figure(traces, title, height, annotations=annotations, margin=dict(l=10, r=10, t=70, b=10), **axes)
 
 
 def partial_sums_figure(per_channel: np.ndarray, title: str) -> go.Figure:
@@ -101,13 +120,6 @@ def partial_sums_figure(per_channel: np.ndarray, title: str) -> go.Figure:
         yaxis=dict(title=dict(text="partial sum"), gridcolor=GRID_COLOUR, zerolinecolor=INK_COLOUR),
         dragmode=False,
     )
-
-
-def pool_window_figure(window: np.ndarray, argmax: tuple[int, int], title: str, height: int = 220) -> go.Figure:
-    """The pooling window with its values; the maximum (the output) outlined."""
-    window = np.asarray(window, np.float64)
-    grid = _number_grid(window, "x", "y", ACTIVATION_SCALE, 0, float(max(window.max(), 1e-9)), "value", digits=4)
-    return figure([grid], title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=[_outline(argmax, 1, 1, HIGHLIGHT_COLOUR)])
 
 
 def contributions_figure(items: Sequence[tuple[str, float]], title: str, x_title: str = "weight x input") -> go.Figure:

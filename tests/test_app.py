@@ -503,7 +503,7 @@ def test_arithmetic_panel_softmax_table_and_temperature(shipped):
     at = open_page("explorer")
     at.session_state["explorer_layer"] = "predictions"
     at.run()
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["class"]) == list(CLASS_NAMES)
     assert table["probability = exp / sum"].sum() == pytest.approx(1.0, abs=1e-6)
     at.slider(key="calc_temperature").set_value(3.0).run()

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -17,6 +19,7 @@ from fashion_viz.figures import (
     training_curves,
 )
 from fashion_viz.layer_guide import describe_layers
+from fashion_viz.palette import NEGATIVE_COLOUR, POSITIVE_COLOUR
 
 
 @pytest.mark.parametrize("shape", [(26, 26, 32), (13, 13, 32), (11, 11, 64), (5, 5, 64)])
@@ -183,10 +186,7 @@ def test_arithmetic_and_attribution_figures_pass_plotly_validation(extractor, sh
         dropout_mask_figure,
         monte_carlo_figure,
         partial_sums_figure,
-        pool_window_figure,
-        receptive_field_figure,
         temperature_figure,
-        window_kernel_products_figure,
     )
     from fashion_viz.attribution_figures import attribution_grid_figure, whatif_figure
     from fashion_viz.explain.attribution import METHODS, ScoreModel, attribute
@@ -195,10 +195,7 @@ def test_arithmetic_and_attribution_figures_pass_plotly_validation(extractor, sh
     probs = np.full(10, 0.1)
     scorer = ScoreModel(shipped.model)
     figures = [
-        receptive_field_figure(sample.images[0], (2, 3, 10, 11), "f"),
-        window_kernel_products_figure(rng.random((3, 3)), rng.normal(size=(3, 3)), "w"),
         partial_sums_figure(rng.normal(size=32), "p"),
-        pool_window_figure(rng.random((2, 2)), (1, 0), "pool"),
         contributions_figure([("a", 0.5), ("b", -0.2)], "c"),
         temperature_figure(rng.normal(size=10), probs, 2.0),
         dropout_mask_figure(rng.random(128), rng.random(128), rng.random(128) > 0.5, "m"),
@@ -210,3 +207,37 @@ def test_arithmetic_and_attribution_figures_pass_plotly_validation(extractor, sh
     ]
     for fig in figures:
         go.Figure(fig.to_dict())  # raises ValueError on any invalid property
+
+
+def test_number_grids_print_every_value_and_tint_signs_by_the_palette():
+    from fashion_viz.arithmetic_figures import NumberGrid, number_grids_html, window_kernel_products
+    from fashion_viz.palette import HIGHLIGHT_COLOUR, hex_to_rgb
+
+    window = np.array([[0.0, 0.5, 1.0], [0.2, 0.4, 0.6], [0.9, 0.1, 0.3]])
+    kernel = np.array([[1.0, -1.0, 0.5], [0.0, -0.5, 0.25], [-0.25, 1.0, -1.0]])
+    html = number_grids_html(window_kernel_products(window, kernel))
+    for heading in ("input window", "× kernel weights", "= products"):
+        assert heading in html
+    cells = re.findall(r"<td title='([^']*)' style='background:rgb\((\d+), ?(\d+), ?(\d+)\)[^>]*>([^<]*)</td>", html)
+    assert len(cells) == 27
+    products = [c for c in cells if c[0].startswith("= products")]
+    assert [float(c[4]) for c in products] == pytest.approx((window * kernel).ravel(), abs=5e-4)
+    strongest_plus = max(products, key=lambda c: float(c[4]))
+    strongest_minus = min(products, key=lambda c: float(c[4]))
+    assert tuple(map(int, strongest_plus[1:4])) == hex_to_rgb(POSITIVE_COLOUR)
+    assert tuple(map(int, strongest_minus[1:4])) == hex_to_rgb(NEGATIVE_COLOUR)
+    pooled = number_grids_html([NumberGrid("window", np.array([[0.1, 0.7], [0.3, 0.2]]), digits=4, outlined=(0, 1))])
+    outlined = re.findall(r"<td title='window, row (\d), column (\d)[^']*' style='[^']*border:3px solid ([^;]*);", pooled)
+    assert outlined == [("0", "1", HIGHLIGHT_COLOUR)]
+
+
+def test_receptive_field_picture_dims_all_but_the_field(sample):
+    from fashion_viz.arithmetic_figures import receptive_field_picture
+    from fashion_viz.palette import HIGHLIGHT_COLOUR, hex_to_rgb
+
+    image = np.full((28, 28), 200, np.uint8)
+    picture = receptive_field_picture(image, (2, 3, 10, 11), factor=10)
+    assert picture.shape == (280, 280, 3)
+    assert tuple(picture[0, 0]) == (70, 70, 70), "outside the field: dimmed to 35 %"
+    assert tuple(picture[60, 70]) == (200, 200, 200), "inside: as it was"
+    assert tuple(picture[20, 50]) == hex_to_rgb(HIGHLIGHT_COLOUR), "the field's top edge is outlined"

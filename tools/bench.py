@@ -147,7 +147,7 @@ def bench_arithmetic(repeats: int = 30) -> dict:
     """The arithmetic panel's compute and figures for one position of every layer (no model call),
     and the batched dropout calls, against the extractor's own forward pass in the same run."""
     from fashion_viz.activations import ActivationExtractor
-    from fashion_viz.arithmetic_figures import partial_sums_figure, receptive_field_figure, window_kernel_products_figure
+    from fashion_viz.arithmetic_figures import number_grids_html, partial_sums_figure, receptive_field_picture, window_kernel_products
     from fashion_viz.data import load_sample
     from fashion_viz.explain.arithmetic import describe, explain_value, masked_dropout, monte_carlo_dropout
     from fashion_viz.model import load_checked_model
@@ -163,8 +163,8 @@ def bench_arithmetic(repeats: int = 30) -> dict:
         describe(calc)
         if calc.kind == "conv":
             kh, kw, cin = calc.kernel_shape
-            receptive_field_figure(image, calc.receptive_field, "field")
-            window_kernel_products_figure(calc.inputs.reshape(kh, kw, cin)[:, :, 0], calc.weights.reshape(kh, kw, cin)[:, :, 0], "w").to_json()
+            receptive_field_picture(image, calc.receptive_field)
+            number_grids_html(window_kernel_products(calc.inputs.reshape(kh, kw, cin)[:, :, 0], calc.weights.reshape(kh, kw, cin)[:, :, 0]))
             partial_sums_figure(calc.per_channel, "p").to_json()
 
     per_layer = {name: median_time(lambda n=name: panel(n), repeats, warmup=2) * 1000 for name in positions}
