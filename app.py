@@ -40,5 +40,5 @@ finally:
     # first page's run, not before: Home needs no TensorFlow (its chart's numbers are in the model card), and
     # importing it beside that run slowed the run's every step (they share the interpreter).
     resources.start_warmup()
-# Server-side time of this run (reported by `python -m fashion_viz bench` as rerun_ms).
+# Server-side time of this run (reported by `python -m tools bench` as rerun_ms).
 st.session_state[state.LAST_RUN_MS] = (time.perf_counter() - run_started) * 1000

@@ -10,6 +10,7 @@ from app_pages.picker import open_in_explorer
 from fashion_viz import CLASS_NAMES
 from fashion_viz.evaluation import score_predictions
 from fashion_viz.figures import CELL_TRACE, confusion_matrix_figure, per_class_accuracy_chart
+from fashion_viz.card import accuracy_protocol
 
 CONFUSION_CHART = "evaluate_confusion"
 
@@ -21,7 +22,7 @@ if data is None:
     st.markdown("Scores from the model card (measured on the full test set when the model was trained):")
     if card.test_accuracy is not None:
         st.metric("Test accuracy", f"{card.test_accuracy:.2%}")
-        st.caption(card.how_measured)
+        st.caption(accuracy_protocol(card))
         show_figure(per_class_accuracy_chart([card.per_class_accuracy[c] for c in CLASS_NAMES]), "evaluate_card_per_class")
         show_figure(confusion_matrix_figure(np.array(card.confusion_matrix), "Confusion matrix (from the model card)"), "evaluate_card_confusion")
     explain_missing_dataset("Browsing the test images behind each cell")
@@ -39,7 +40,7 @@ with guarded("the scores"):
     worst = int(np.argmin(per_class))
     c.metric("Hardest class", CLASS_NAMES[worst], help=f"Only {per_class[worst]:.1%} of the test {CLASS_NAMES[worst].lower()}s are recognised")
     c.caption(f"{per_class[worst]:.1%} of them classified correctly")
-    st.caption(card.how_measured)
+    st.caption(accuracy_protocol(card))
 
     show_figure(per_class_accuracy_chart(per_class), "evaluate_per_class")
 

@@ -6,7 +6,8 @@ from app_pages import resources, state
 from app_pages.boundary import guarded
 from app_pages.panels import prediction_panel
 from app_pages.picker import GALLERY, UPLOAD, image_picker
-from fashion_viz.model import is_shipped
+from fashion_viz.storage import is_shipped
+from fashion_viz.card import accuracy_protocol
 
 st.title("fashion-viz: see inside a CNN")
 st.markdown(
@@ -46,7 +47,7 @@ with status, guarded("Home's model status"):
         a.metric(
             "Test accuracy",
             f"{card.test_accuracy:.2%}" if card.test_accuracy is not None else "unknown",
-            help=card.how_measured,
+            help=accuracy_protocol(card),
         )
         parameters = card.parameters
         if not parameters:  # a card from before parameters were recorded: count them on the model itself
@@ -56,7 +57,7 @@ with status, guarded("Home's model status"):
         path = resources.model_path()
         c.metric("Model", "shipped" if is_shipped(path) else "trained here")
         st.caption(
-            f"{card.how_measured} Model file `{path.name}` (checksum verified against its model card) · trained "
+            f"{accuracy_protocol(card)} Model file `{path.name}` (checksum verified against its model card) · trained "
             f"{card.epochs_run} epochs in {card.training_seconds:.0f} s · "
             f"data: {'full Fashion-MNIST on this server' if resources.dataset_on_disk() else 'embedded sample only'}"
         )

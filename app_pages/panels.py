@@ -13,7 +13,7 @@ from app_pages.picker import ChosenImage
 from fashion_viz.data import HOW_TO_GET
 from fashion_viz.figures import for_narrow_screen, probability_chart
 from fashion_viz.unit_figures import upscale
-from fashion_viz.model import LoadedModel, ModelError, check_model_file, is_shipped, list_model_files, read_card
+from fashion_viz.storage import LoadedModel, ModelError, check_model_file, is_shipped, list_model_files, read_card
 from fashion_viz.preprocessing import PreparedImage, confidence_warning
 
 

@@ -18,7 +18,7 @@ import streamlit as st
 
 from app_pages import state
 from fashion_viz.data import DatasetError, FashionMNIST, Sample, dataset_available, load_fashion_mnist, load_sample
-from fashion_viz.model import SHIPPED_MODEL, LoadedModel, ModelError, file_identity, load_checked_model, trained_models_dir
+from fashion_viz.storage import SHIPPED_MODEL, LoadedModel, ModelError, file_identity, load_checked_model, trained_models_dir
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=6)
@@ -55,7 +55,7 @@ def model_identity() -> tuple:
 
 @st.cache_resource(show_spinner=False, max_entries=12)
 def _model_check(identity: tuple):
-    from fashion_viz.model import check_model_file
+    from fashion_viz.storage import check_model_file
 
     card, _, error = check_model_file(Path(identity[0]))
     return card, error
@@ -163,7 +163,7 @@ def stored_probabilities(card, chosen) -> np.ndarray | None:
     """The model's probabilities for an embedded sample picture as its card stores them (saved with the model,
     checked against the model file), or None for any other picture: a chart that needs no TensorFlow, so a
     new server's first visitor sees Home's chart while TensorFlow is still loading."""
-    from fashion_viz.model import stored_sample_probabilities
+    from fashion_viz.card import stored_sample_probabilities
 
     if card is None or chosen is None or chosen.prepared is not None or chosen.test_index is None:
         return None

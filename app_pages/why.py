@@ -13,7 +13,7 @@ from fashion_viz.explain.attribution import METHODS, NOTES, TITLES, attribute
 from fashion_viz.explain.faithfulness import load_report, report_path
 from fashion_viz.explain.whatif import InputEdit, edit_image, explain_change, strongest_units
 from fashion_viz.figures import probability_chart
-from fashion_viz.model import model_input
+from fashion_viz.architecture import model_input
 
 loaded = require_model()
 scorer = resources.current_score_model()

@@ -15,7 +15,7 @@ import numpy as np
 
 from fashion_viz import IMAGE_SIZE
 from fashion_viz.layer_guide import layer_kind
-from fashion_viz.model import model_input
+from fashion_viz.architecture import model_input
 
 
 @dataclass(frozen=True)

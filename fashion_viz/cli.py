@@ -1,4 +1,4 @@
-"""``python -m fashion_viz``: train, evaluate, predict, info, calc, explain, visualize, embed (and bench).
+"""``python -m fashion_viz`` (or ``fashion-viz``): train, evaluate, predict, info, calc, explain, faithfulness, precompute, visualize, embed.
 
 Errors are one readable sentence and a non-zero exit status; ``--debug`` shows
 the traceback instead.
@@ -61,7 +61,7 @@ class TerminalProgress:
 
 def cmd_train(args) -> int:
     from fashion_viz.data import load_fashion_mnist
-    from fashion_viz.model import card_path, release_reservation, reserve_new_model_path, save_model, trained_models_dir
+    from fashion_viz.storage import card_path, release_reservation, reserve_new_model_path, save_model, trained_models_dir
     from fashion_viz.training import schedule_config, train
 
     config = schedule_config(
@@ -78,7 +78,7 @@ def cmd_train(args) -> int:
     result = train(data, config, TerminalProgress())
     out = Path(args.out) if args.out else reserve_new_model_path(trained_models_dir())
     try:
-        card = save_model(result.model, out, result.card)
+        card = save_model(result.model, out, result.card, result.sample_probabilities)
     except BaseException:
         release_reservation(out)
         raise
@@ -97,7 +97,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from fashion_viz.data import load_fashion_mnist
     from fashion_viz.evaluation import evaluate
-    from fashion_viz.model import load_checked_model
+    from fashion_viz.storage import load_checked_model
 
     loaded = load_checked_model(Path(args.model))
     data = load_fashion_mnist()
@@ -138,7 +138,7 @@ def per_image(paths: list[str], as_json: bool, compute, text) -> int:
 
 def cmd_predict(args) -> int:
     from fashion_viz.activations import ActivationExtractor
-    from fashion_viz.model import load_checked_model
+    from fashion_viz.storage import load_checked_model
 
     extractor = ActivationExtractor(load_checked_model(Path(args.model)).model)
 
@@ -163,7 +163,7 @@ def cmd_info(args) -> int:
     import tensorflow as tf
 
     from fashion_viz.data import FILES, DatasetError, candidate_dirs, download_with_keras, find_dataset_dir, load_fashion_mnist
-    from fashion_viz.model import check_model_file, list_model_files
+    from fashion_viz.storage import check_model_file, list_model_files
 
     if args.download and find_dataset_dir() is None:
         download_with_keras()
@@ -225,16 +225,17 @@ def parse_position(text: str) -> tuple[int, ...]:
 def cmd_calc(args) -> int:
     from fashion_viz.activations import ActivationExtractor
     from fashion_viz.explain.arithmetic import PositionError, describe, explain_value, masked_dropout
-    from fashion_viz.model import LAYER_NAMES, load_checked_model
+    from fashion_viz.storage import load_checked_model
 
-    if args.layer not in LAYER_NAMES:
-        raise UsageError(f"There is no layer named {args.layer!r}; the layers are {', '.join(LAYER_NAMES)}.")
     at = parse_position(args.at)
+    loaded = load_checked_model(Path(args.model))
+    names = [layer.name for layer in loaded.model.layers]
+    if args.layer not in names:
+        raise UsageError(f"There is no layer named {args.layer!r}; the layers are {', '.join(names)}.")
     prepared, error = read_prepared(args.image)
     if prepared is None:
         print(json.dumps({"path": args.image, "error": error}) if args.json else f"{args.image}: error: {error}")
         return EXIT_FAILED
-    loaded = load_checked_model(Path(args.model))
     activations = ActivationExtractor(loaded.model)(prepared.image)
     try:
         calc = explain_value(loaded.model, prepared.image, activations, args.layer, at)
@@ -268,7 +269,8 @@ def cmd_calc(args) -> int:
 def cmd_explain(args) -> int:
     from fashion_viz.attribution_figures import overlay_png
     from fashion_viz.explain.attribution import ScoreModel, attribute, class_index
-    from fashion_viz.model import load_checked_model, model_input
+    from fashion_viz.architecture import model_input
+    from fashion_viz.storage import load_checked_model
 
     try:
         target = None if args.target is None else class_index(args.target)
@@ -314,7 +316,7 @@ def cmd_explain(args) -> int:
 def cmd_faithfulness(args) -> int:
     from fashion_viz.data import load_fashion_mnist
     from fashion_viz.explain.faithfulness import fixed_test_set, measure, report_path
-    from fashion_viz.model import load_checked_model
+    from fashion_viz.storage import load_checked_model
 
     if args.count < 10:
         raise UsageError("--count must be at least 10 (an equal share of each class).")
@@ -362,7 +364,7 @@ def cmd_precompute(args) -> int:
     from fashion_viz.explain.embedding import embedding_path
     from fashion_viz.explain.precompute import prepare_views
     from fashion_viz.explain.units import unit_atlas_path
-    from fashion_viz.model import load_checked_model
+    from fashion_viz.storage import load_checked_model
 
     loaded = load_checked_model(Path(args.model))
     data = load_fashion_mnist()
@@ -389,7 +391,7 @@ def cmd_precompute(args) -> int:
 def cmd_visualize(args) -> int:
     from fashion_viz.data import load_fashion_mnist
     from fashion_viz.explain.units import UnitError, unit_row, unit_sizes
-    from fashion_viz.model import load_checked_model
+    from fashion_viz.storage import load_checked_model
     from fashion_viz.preprocessing import png_bytes
 
     loaded = load_checked_model(Path(args.model))
@@ -417,7 +419,7 @@ def cmd_embed(args) -> int:
     from fashion_viz.activations import ActivationExtractor
     from fashion_viz.data import load_fashion_mnist
     from fashion_viz.explain.embedding import NeighbourIndex, dense1_features, place
-    from fashion_viz.model import load_checked_model
+    from fashion_viz.storage import load_checked_model
 
     loaded = load_checked_model(Path(args.model))
     data = load_fashion_mnist()
@@ -442,45 +444,8 @@ def cmd_embed(args) -> int:
     return per_image(args.images, args.json, embed, text)
 
 
-def _tools():
-    """The benchmarks live in the repository's ``tools/`` (not in the package): import them lazily from there."""
-    root = str(Path(__file__).resolve().parent.parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-
-
-def cmd_bench(args) -> int:
-    _tools()
-    from tools.bench import run_benchmarks
-
-    return run_benchmarks(quick=args.quick, as_json=args.json)
-
-
-def cmd_bench_uploads(args) -> int:
-    _tools()
-    from tools.upload_bench import run_upload_benchmark
-
-    return run_upload_benchmark(count=args.count, as_json=args.json, per_condition=args.per_condition)
-
-
-def cmd_bench_cold_start(args) -> int:
-    _tools()
-    from tools.cold_start_stress import main
-
-    return main([f"--rounds={args.rounds}", f"--sessions={args.sessions}", *(["--json"] if args.json else [])])
-
-
-def cmd_bench_training(args) -> int:
-    _tools()
-    from tools.training_bench import run_training_benchmark
-
-    return run_training_benchmark(
-        as_json=args.json, epochs=args.epochs, plain_epochs=args.plain_epochs, train_limit=args.train_limit, seeds=args.seeds
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from fashion_viz.model import SHIPPED_MODEL
+    from fashion_viz.storage import SHIPPED_MODEL
     from fashion_viz.training import TrainConfig
 
     defaults = TrainConfig()
@@ -571,38 +536,6 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--json", action="store_true", help="one JSON object per line per file")
     embed.set_defaults(func=cmd_embed)
 
-    bench = sub.add_parser("bench", help="measure training, activation, figure, rerun and start-up speed")
-    bench.add_argument("--quick", action="store_true", help="skip the training figures")
-    bench.add_argument("--json", action="store_true")
-    bench.set_defaults(func=cmd_bench)
-
-    uploads = sub.add_parser("bench-uploads", help="accuracy on catalogue-style photos vs raw arrays, and the bad-file corpus")
-    uploads.add_argument("--count", type=int, default=1000, help="test images to turn into photos (4 files each)")
-    uploads.add_argument("--per-condition", type=int, default=400, help="test images per real-photo condition (noise, shadow, vignette, gradient, touching the frame)")
-    uploads.add_argument("--json", action="store_true")
-    uploads.set_defaults(func=cmd_bench_uploads)
-
-    cold = sub.add_parser("bench-cold-start", help="a new server with an empty bytecode cache under N browser sessions at once: exceptions and tracebacks")
-    cold.add_argument("--rounds", type=int, default=5)
-    cold.add_argument("--sessions", type=int, default=6)
-    cold.add_argument("--json", action="store_true")
-    cold.set_defaults(func=cmd_bench_cold_start)
-
-    timing = sub.add_parser(
-        "bench-training",
-        help="time to accuracy: `train --schedule fast` and plain model.fit (15 epochs), each a whole process timed launch to saved model, in one run",
-    )
-    timing.add_argument("--json", action="store_true")
-    timing.add_argument("--epochs", type=int, default=None, help="shorten the fast run (checks only: the figures then mean little)")
-    timing.add_argument("--plain-epochs", type=int, default=15, help="the baseline's epochs (default 15)")
-    timing.add_argument("--train-limit", type=int, default=None, help="both runs on the first N training images (checks only)")
-    timing.add_argument(
-        "--seeds",
-        type=lambda text: [int(part) for part in text.split(",")],
-        default=None,
-        help="comma-separated seeds: train the fast schedule once per seed to see the spread (default: the schedule's own, once)",
-    )
-    timing.set_defaults(func=cmd_bench_training)
     return parser
 
 
@@ -624,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         from fashion_viz.data import DatasetError
-        from fashion_viz.model import ModelError
+        from fashion_viz.storage import ModelError
 
         if isinstance(exc, (DatasetError, ModelError, ValueError)):
             print(f"error: {exc}", file=sys.stderr)

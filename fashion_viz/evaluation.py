@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fashion_viz import CLASS_NAMES
-from fashion_viz.model import model_input
+from fashion_viz.architecture import model_input
+from fashion_viz.card import sample_probabilities_entry
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,12 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray) -> Evaluation:
     """Score ``model`` on labelled uint8 images."""
     probabilities = predict_batched(model, images)
     return score_predictions(labels, probabilities.argmax(axis=1), probabilities)
+
+
+def sample_record(model) -> dict:
+    """The card's record of a model's probabilities for the embedded sample pictures (Home draws its first chart
+    from it before TensorFlow has loaded), to pass to :func:`fashion_viz.storage.save_model`."""
+    from fashion_viz.data import load_sample
+
+    sample = load_sample()
+    return sample_probabilities_entry(predict_batched(model, sample.images), sample.images, sample.test_indices)

@@ -103,7 +103,7 @@ class TrainingJobs:
             self._job = dataclasses.replace(self._job, history=self._job.history + (record,), epoch=record.epoch, step=0)
 
     def _run(self, data, config: TrainConfig, cancel: threading.Event) -> None:
-        from fashion_viz.model import load_checked_model, release_reservation, reserve_new_model_path, save_model
+        from fashion_viz.storage import load_checked_model, release_reservation, reserve_new_model_path, save_model
         from fashion_viz.training import train
 
         path = None
@@ -113,7 +113,7 @@ class TrainingJobs:
                 self._update(state="cancelled", finished=time.time())
                 return
             path = reserve_new_model_path(self.models_dir)
-            save_model(result.model, path, result.card)
+            save_model(result.model, path, result.card, result.sample_probabilities)
             checked = load_checked_model(path)  # the same check the app applies before serving
             self._update(state="done", finished=time.time(), model_path=checked.path, test_accuracy=result.test_accuracy)
             if self.after_save is not None:
@@ -170,7 +170,7 @@ class PreparationJobs:
 
         The file is loaded through the checked loader in the job's own thread.
         """
-        from fashion_viz.model import check_model_file
+        from fashion_viz.storage import check_model_file
 
         card, sha, error = check_model_file(path)
         if error is not None or card is None:
@@ -190,7 +190,7 @@ class PreparationJobs:
 
     def _run(self, path: Path, sha: str, data) -> None:
         from fashion_viz.explain.precompute import overall_share, prepare_views
-        from fashion_viz.model import load_checked_model
+        from fashion_viz.storage import load_checked_model
 
         with self._run_lock:  # one preparation at a time: each uses every core
             try:

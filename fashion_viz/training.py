@@ -22,9 +22,10 @@ from typing import Protocol
 import numpy as np
 
 from fashion_viz import CLASS_NAMES
+from fashion_viz.architecture import PIXEL_MAX, SEED_SPEC
+from fashion_viz.card import ModelCard
 from fashion_viz.data import FashionMNIST
-from fashion_viz.evaluation import Evaluation, evaluate
-from fashion_viz.model import PIXEL_MAX, ModelCard
+from fashion_viz.evaluation import Evaluation, evaluate, sample_record
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,11 @@ class TrainConfig:
     ``selection``): Adam, one warm-up epoch to lr 1e-3, cosine decay to zero,
     batch 64, 2,000 training images held out for validation, bfloat16 compute on
     CPUs that support it. ``dropout_ramp`` changes only how training drops units
-    (see :func:`dropout_ramp_model`); the saved model is the seed architecture either way.
+    (see :func:`dropout_ramp_model`); the saved model has the architecture ``architecture`` either way
+    (a SPEC of :mod:`fashion_viz.architecture`; the seed by default).
     """
 
+    architecture: str = SEED_SPEC
     epochs: int = 120
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -118,6 +121,7 @@ class TrainResult:
     validation: Evaluation | None = None
     evaluation: Evaluation | None = None  # on the test set; None when cancelled or not asked for
     card: ModelCard | None = None
+    sample_probabilities: dict | None = None  # the card's record of the sample pictures' probabilities, for save_model
 
     @property
     def test_accuracy(self) -> float | None:
@@ -383,18 +387,18 @@ def optimizer_for(config: TrainConfig, schedule):
 
 
 def compile_training_model(config: TrainConfig, steps_per_epoch: int, strategy=None, dropout_fraction=None):
-    """A fresh seed model compiled for training: (model, learning-rate schedule, uses bfloat16).
+    """A fresh model of ``config.architecture`` compiled for training: (model, learning-rate schedule, uses bfloat16).
 
     With ``config.dropout_ramp`` its Dropout layers read ``dropout_fraction`` (default: a new variable at 1).
     """
     import keras
 
-    from fashion_viz.model import build_model
+    from fashion_viz.architecture import build_model
 
     strategy = strategy or distribution_strategy()
     bf16 = use_bfloat16(config)
     with strategy.scope():
-        model = build_model("mixed_bfloat16" if bf16 else None, seed=config.seed, initializer=config.initializer)
+        model = build_model(config.architecture, "mixed_bfloat16" if bf16 else None, seed=config.seed, initializer=config.initializer)
         if config.dropout_ramp:
             model = dropout_ramp_model(model, dropout_fraction if dropout_fraction is not None else new_dropout_fraction())
         schedule = learning_rate_schedule(config, steps_per_epoch)
@@ -415,7 +419,7 @@ def train(
     strategy=None,
     evaluate_on_test: bool = True,
 ) -> TrainResult:
-    """Train a fresh seed model on ``data``; score it on the validation split and (unless told not to) the test set.
+    """Train a fresh model of ``config.architecture`` on ``data``; score it on the validation split and (unless told not to) the test set.
 
     A cancelled run stops at the next batch boundary and is neither evaluated nor
     given a card. ``evaluate_on_test=False`` is for choosing among schedules:
@@ -424,7 +428,7 @@ def train(
     ``strategy``: a ``tf.distribute`` strategy; by default MirroredStrategy over
     several visible GPUs, else the default (single-device) strategy.
     """
-    from fashion_viz.model import build_model
+    from fashion_viz.architecture import build_model
 
     listener = listener or SilentListener()
     (x_tr, y_tr), (x_val, y_val) = split_train_validation(data, config)
@@ -457,7 +461,7 @@ def train(
     seconds = time.perf_counter() - start
     history = list(model.fashion_history)
     steps_run = int(model.optimizer.iterations.numpy())
-    serving = build_model()
+    serving = build_model(config.architecture)
     serving.set_weights(model.get_weights())
     if cancelled:
         return TrainResult(serving, history, seconds, True, steps_run)
@@ -469,6 +473,7 @@ def train(
             x_test, y_test = x_test[: config.test_limit], y_test[: config.test_limit]
         result.evaluation = evaluate(serving, x_test, y_test)
     result.card = model_card(config, result, data, bf16=use_bf16, strategy=strategy)
+    result.sample_probabilities = sample_record(serving)
     return result
 
 

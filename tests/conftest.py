@@ -33,7 +33,7 @@ def fmnist():
 
 @pytest.fixture(scope="session")
 def shipped():
-    from fashion_viz.model import load_checked_model
+    from fashion_viz.storage import load_checked_model
 
     return load_checked_model()
 
@@ -57,7 +57,7 @@ def model_copy(tmp_path, shipped):
     """A copy of the shipped model and its card in a temp folder (safe to damage)."""
     import shutil
 
-    from fashion_viz.model import card_path
+    from fashion_viz.storage import card_path
 
     target = tmp_path / "model.keras"
     shutil.copy(shipped.path, target)

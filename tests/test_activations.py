@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fashion_viz.activations import ActivationExtractor
-from fashion_viz.model import model_input as as_model_batch
+from fashion_viz.architecture import model_input as as_model_batch
 
 SHAPES = {
     "conv1": (26, 26, 32),

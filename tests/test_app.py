@@ -9,9 +9,11 @@ from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 from fashion_viz import CLASS_NAMES
-from fashion_viz.model import LAYER_NAMES
+from fashion_viz.architecture import SEED_SPEC, layer_names, parse_spec
 from fashion_viz.training import SCHEDULES, StepTiming, estimate_seconds, schedule_config
 from fashion_viz.preprocessing import png_bytes
+
+LAYER_NAMES = tuple(layer_names(parse_spec(SEED_SPEC)))  # the shipped model's layers
 
 APP = str(ROOT / "app.py")
 
@@ -617,7 +619,7 @@ def test_units_page_waits_for_a_model_being_prepared(model_copy, fmnist, monkeyp
     at.run()
     assert not at.exception
     assert any("Preparing this model's unit pictures and map" in p.proto.text for p in at.get("progress"))
-    from fashion_viz.model import file_sha256
+    from fashion_viz.storage import file_sha256
 
     assert jobs.wait(file_sha256(model_copy), timeout=240).state == "done"
     at.run()

@@ -18,7 +18,10 @@ from fashion_viz.explain.arithmetic import (
     receptive_field,
     softmax_with_temperature,
 )
-from fashion_viz.model import LAYER_NAMES, build_model, model_input
+from fashion_viz.architecture import build_model, model_input
+from fashion_viz.architecture import SEED_SPEC, layer_names, parse_spec
+
+LAYER_NAMES = tuple(layer_names(parse_spec(SEED_SPEC)))  # the shipped model's layers
 
 EXPECTED_FIELDS = {"conv1": 3, "pool1": 4, "dropout1": 4, "conv2": 8, "pool2": 10, "dropout2": 10}
 

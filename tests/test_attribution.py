@@ -10,7 +10,7 @@ from test_cli import run_cli
 from fashion_viz import CLASS_NAMES
 from fashion_viz.explain.attribution import METHODS, ScoreModel, attribute, class_index, score_direction
 from fashion_viz.explain.faithfulness import auc, average_ranks, deletion_insertion, fixed_test_set, gaussian_blur, measure, spearman
-from fashion_viz.model import model_input
+from fashion_viz.architecture import model_input
 
 TRIGGER_CLASS = 0
 PATCH = (slice(1, 4), slice(1, 4))  # a bright 3x3 patch in the top-left corner
@@ -208,7 +208,7 @@ def test_explain_cli_json_and_png(tmp_path, shipped, sample):
 
 def test_faithfulness_cli_stores_a_report_the_page_reads(tmp_path, model_copy, fmnist):
     from fashion_viz.explain.faithfulness import load_report, report_path
-    from fashion_viz.model import read_card
+    from fashion_viz.storage import read_card
 
     result = run_cli("faithfulness", "--model", str(model_copy), "--count", "10")
     assert result.returncode == 0, result.stderr

@@ -77,7 +77,7 @@ def test_info_reports_data_and_models(fmnist):
 
 def test_info_agrees_with_the_loader_on_an_interrupted_save(tmp_path, model_copy):
     """A model renamed in before its card (a save killed in between) loads; info must not call it failing."""
-    from fashion_viz.model import card_path
+    from fashion_viz.storage import card_path
 
     folder = model_copy.parent / "trained"
     folder.mkdir()

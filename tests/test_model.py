@@ -6,23 +6,11 @@ import threading
 import numpy as np
 import pytest
 
-import fashion_viz.model as model_module
-from fashion_viz.model import (
-    EXPECTED_PARAMS,
-    LAYER_NAMES,
-    ModelCard,
-    ModelError,
-    build_model,
-    card_path,
-    check_model_file,
-    file_identity,
-    file_sha256,
-    list_model_files,
-    load_checked_model,
-    pending_card_paths,
-    reserve_new_model_path,
-    save_model,
-)
+import fashion_viz.storage as storage_module
+from fashion_viz.architecture import SEED_PARAMETERS, SEED_SPEC, build_model, layer_names, parse_spec
+from fashion_viz.card import ModelCard, accuracy_protocol
+from fashion_viz.evaluation import sample_record
+from fashion_viz.storage import ModelError, card_path, check_model_file, file_identity, file_sha256, list_model_files, load_checked_model, pending_card_paths, reserve_new_model_path, save_model
 
 EXPECTED = [
     ("conv1", "Conv2D", (26, 26, 32), 320),
@@ -36,6 +24,7 @@ EXPECTED = [
     ("dropout3", "Dropout", (128,), 0),
     ("predictions", "Dense", (10,), 1_290),
 ]
+SEED_LAYER_NAMES = tuple(layer_names(parse_spec(SEED_SPEC)))
 PROBE = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
 
 
@@ -46,7 +35,7 @@ def outputs(model) -> np.ndarray:
 @pytest.mark.parametrize("seed", [None, 5])
 def test_seed_architecture_exactly(seed):
     model = build_model(seed=seed)
-    assert model.count_params() == EXPECTED_PARAMS == 225_034
+    assert model.count_params() == SEED_PARAMETERS == 225_034
     assert tuple(model.inputs[0].shape) == (None, 28, 28, 1)
     got = [(l.name, type(l).__name__, tuple(l.output.shape[1:]), l.count_params()) for l in model.layers]
     assert got == EXPECTED
@@ -67,7 +56,7 @@ def test_seeded_build_is_reproducible_without_touching_global_random_state():
 
 
 def test_shipped_model_loads_and_card_is_complete(shipped):
-    assert tuple(l.name for l in shipped.model.layers) == LAYER_NAMES
+    assert tuple(l.name for l in shipped.model.layers) == SEED_LAYER_NAMES
     card = shipped.card
     assert isinstance(card, ModelCard)
     assert card.test_accuracy is not None and card.per_class_accuracy and card.confusion_matrix and card.schedule
@@ -90,7 +79,7 @@ def test_shipped_model_was_selected_on_validation_only(shipped):
     assert all("test_accuracy" not in c for c in candidates), "no candidate was scored on the test set"
     assert shipped.card.config == best["config"]
     assert shipped.card.validation_images == 2_000 and shipped.card.test_images == 10_000
-    assert "chosen among 4 candidates" in shipped.card.how_measured
+    assert "chosen among 4 candidates" in accuracy_protocol(shipped.card)
     rounds = selection["rounds"]
     assert [r["round"] for r in rounds] == [1, 2] and rounds[0]["test_accuracy"] < 0.925, "round 1's one look at the test set is recorded"
 
@@ -137,7 +126,7 @@ def test_not_a_keras_file_with_matching_card_is_refused(tmp_path):
 
 def test_save_roundtrip_is_weights_only_and_atomic(tmp_path, shipped):
     path = tmp_path / "copy.keras"
-    card = save_model(shipped.model, path, ModelCard(test_accuracy=0.5))
+    card = save_model(shipped.model, path, ModelCard(test_accuracy=0.5), sample_record(shipped.model))
     assert card.model_sha256 == file_sha256(path)
     assert not list(tmp_path.glob(".*")), "no temp or journal files left behind"
     assert oct(path.stat().st_mode & 0o777) == oct(0o644) and oct(card_path(path).stat().st_mode & 0o777) == oct(0o644)
@@ -151,9 +140,10 @@ def test_a_saved_card_holds_the_models_sample_probabilities(tmp_path, shipped, s
     import dataclasses
 
     from fashion_viz.activations import ActivationExtractor
-    from fashion_viz.model import stored_sample_probabilities
+    from fashion_viz.card import stored_sample_probabilities
 
-    card = save_model(build_model(seed=3), tmp_path / "m.keras", ModelCard())
+    model = build_model(seed=3)
+    card = save_model(model, tmp_path / "m.keras", ModelCard(), sample_record(model))
     model = load_checked_model(tmp_path / "m.keras").model
     assert card.parameters == 225_034
     stored = stored_sample_probabilities(card, sample.images, sample.test_indices)
@@ -166,7 +156,7 @@ def test_a_saved_card_holds_the_models_sample_probabilities(tmp_path, shipped, s
 
 def test_the_shipped_card_stores_the_shipped_models_own_sample_probabilities(shipped, sample):
     from fashion_viz.activations import ActivationExtractor
-    from fashion_viz.model import stored_sample_probabilities
+    from fashion_viz.card import stored_sample_probabilities
 
     stored = stored_sample_probabilities(shipped.card, sample.images, sample.test_indices)
     np.testing.assert_allclose(stored, ActivationExtractor(shipped.model).probabilities(sample.images), atol=1e-6)
@@ -178,7 +168,7 @@ def test_save_never_changes_the_process_umask(tmp_path, shipped, monkeypatch):
         raise AssertionError("os.umask is process-wide; a save must not touch it while other threads run")
 
     monkeypatch.setattr(os, "umask", no_umask)
-    save_model(shipped.model, tmp_path / "m.keras", ModelCard())
+    save_model(shipped.model, tmp_path / "m.keras", ModelCard(), sample_record(shipped.model))
 
 
 class Killed(Exception):
@@ -198,11 +188,11 @@ def test_save_interrupted_at_each_step_leaves_one_whole_generation(tmp_path, shi
     """Kill the save after each of its steps: the pair on disk is the old generation until the
     model file is renamed in, the new one from then on, and its weights give that generation's outputs."""
     path = tmp_path / "m.keras"
-    save_model(shipped.model, path, ModelCard(notes="old"))
+    save_model(shipped.model, path, ModelCard(notes="old"), sample_record(shipped.model))
     new_model = build_model(seed=11)  # different weights
     old_out, new_out = outputs(shipped.model), outputs(new_model)
     assert not np.allclose(old_out, new_out, atol=1e-3)
-    real_write = model_module.atomic_write_bytes
+    real_write = storage_module.atomic_write_bytes
     writes = {"n": 0}
 
     def write(target, data):
@@ -213,12 +203,12 @@ def test_save_interrupted_at_each_step_leaves_one_whole_generation(tmp_path, shi
         if (crash, writes["n"]) in (("after the journal", 1), ("after the model rename", 2)):
             raise Killed()
 
-    monkeypatch.setattr(model_module, "atomic_write_bytes", write)
+    monkeypatch.setattr(storage_module, "atomic_write_bytes", write)
     try:
-        save_model(new_model, path, ModelCard(notes="new"))
+        save_model(new_model, path, ModelCard(notes="new"), sample_record(new_model))
     except Killed:
         pass
-    monkeypatch.setattr(model_module, "atomic_write_bytes", real_write)
+    monkeypatch.setattr(storage_module, "atomic_write_bytes", real_write)
     assert bool(pending_card_paths(path)) == (crash in ("after the journal", "after the model rename"))
     loaded = load_checked_model(path)
     assert loaded.card.notes == expected
@@ -231,7 +221,7 @@ def test_save_interrupted_at_each_step_leaves_one_whole_generation(tmp_path, shi
 def test_a_recoverable_save_is_listed_and_info_agrees_with_the_loader(tmp_path, shipped, monkeypatch):
     monkeypatch.setenv("FASHION_VIZ_MODELS_DIR", str(tmp_path))
     path = tmp_path / "fashion_cnn-x.keras"
-    card = save_model(shipped.model, path, ModelCard(notes="new"))
+    card = save_model(shipped.model, path, ModelCard(notes="new"), sample_record(shipped.model))
     pending = tmp_path / f".{path.stem}.json.next.123-abc"
     card_path(path).rename(pending)  # as if killed right after the model was renamed in
     assert path.resolve() in list_model_files(), "the loader can recover it, so it is listed"
@@ -243,25 +233,26 @@ def test_a_recoverable_save_is_listed_and_info_agrees_with_the_loader(tmp_path, 
 def test_loaded_bytes_are_the_hashed_bytes(model_copy, monkeypatch):
     """A file swapped between the checksum and the load must not be served."""
     original = outputs(load_checked_model(model_copy).model)
-    other = model_module.model_bytes(build_model(seed=99))
-    real_checked_card = model_module.checked_card
+    other = storage_module.model_bytes(build_model(seed=99))
+    real_checked_card = storage_module.checked_card
 
     def swap_after_check(path, digest):
         card = real_checked_card(path, digest)
         path.write_bytes(other)  # another process replaces the file right after the hash was checked
         return card
 
-    monkeypatch.setattr(model_module, "checked_card", swap_after_check)
+    monkeypatch.setattr(storage_module, "checked_card", swap_after_check)
     served = load_checked_model(model_copy)
     assert np.allclose(outputs(served.model), original, atol=1e-6)
 
 
 def test_file_identity_changes_when_a_file_is_replaced_with_the_same_mtime(tmp_path, shipped):
     path = tmp_path / "m.keras"
-    save_model(shipped.model, path, ModelCard())
+    save_model(shipped.model, path, ModelCard(), sample_record(shipped.model))
     before = file_identity(path)
     stat = path.stat()
-    save_model(build_model(seed=1), path, ModelCard())
+    other = build_model(seed=1)
+    save_model(other, path, ModelCard(), sample_record(other))
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert path.stat().st_mtime_ns == stat.st_mtime_ns
     assert file_identity(path) != before
@@ -288,7 +279,7 @@ def test_concurrent_saves_to_one_path_leave_a_whole_pair(tmp_path, shipped):
 
     def save(name):
         try:
-            save_model(models[name], path, ModelCard(notes=name))
+            save_model(models[name], path, ModelCard(notes=name), sample_record(models[name]))
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -305,4 +296,4 @@ def test_concurrent_saves_to_one_path_leave_a_whole_pair(tmp_path, shipped):
 
 def test_card_replace_keeps_type():
     card = dataclasses.replace(ModelCard(), test_accuracy=0.9)
-    assert isinstance(card, ModelCard) and card.how_measured.startswith("Measured on the")
+    assert isinstance(card, ModelCard) and accuracy_protocol(card).startswith("Measured on the")

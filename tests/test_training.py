@@ -195,7 +195,7 @@ def test_dropout_ramp_rises_from_none_in_the_first_epoch_to_full_rates_in_the_la
 
 
 def test_a_ramped_twin_drops_its_share_of_each_rate_and_keeps_the_weights():
-    from fashion_viz.model import build_model
+    from fashion_viz.architecture import build_model
 
     model = build_model(seed=3)
     share = new_dropout_fraction(0.0)

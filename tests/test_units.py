@@ -9,7 +9,7 @@ import pytest
 
 from conftest import write_png
 from fashion_viz import CLASS_NAMES
-from fashion_viz.model import model_input
+from fashion_viz.architecture import model_input
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def forward(shipped):
 def small_atlas(fmnist):
     """An atlas built from scratch for an untrained seed-architecture model on 500 test images, 20 steps."""
     from fashion_viz.explain.units import build_atlas
-    from fashion_viz.model import build_model
+    from fashion_viz.architecture import build_model
 
     model = build_model(seed=3)
     model.build((None, 28, 28, 1))
@@ -178,7 +178,7 @@ def test_pca_map_and_preparation_job(model_copy, fmnist):
     from fashion_viz.explain.precompute import stored_views
     from fashion_viz.explain.units import unit_atlas_path
     from fashion_viz.jobs import PreparationJobs
-    from fashion_viz.model import file_sha256
+    from fashion_viz.storage import file_sha256
 
     assert not unit_atlas_path(model_copy).exists()
     jobs = PreparationJobs(method="pca", steps=10)

@@ -1,4 +1,4 @@
-"""``python -m fashion_viz bench``: the speed and size figures, each against its baseline in the same run.
+"""``python -m tools bench``: the speed and size figures, each against its baseline in the same run.
 
 Every figure is the median of several runs after a warm-up. Training figures
 need the dataset; browser figures need Chromium and Playwright (they are
@@ -61,11 +61,11 @@ def bench_training(data, repeats: int = 3) -> dict:
     """One epoch of the project's training vs plain ``model.fit`` on numpy arrays, same process."""
     import keras
 
-    from fashion_viz.model import build_model
+    from fashion_viz.architecture import build_model
     from fashion_viz.training import TrainConfig, compile_training_model, make_dataset
 
     config = TrainConfig()
-    from fashion_viz.model import model_input
+    from fashion_viz.architecture import model_input
 
     x_float = model_input(data.x_train)
     y = np.asarray(data.y_train)
@@ -113,10 +113,10 @@ def figures_for_view(activations, infos, model, layer_index: int) -> list:
 def bench_explorer(repeats: int = 200) -> dict:
     """Activations, figure building and payload for the Explorer's views."""
     from fashion_viz.activations import ActivationExtractor
-    from fashion_viz.model import model_input as as_model_batch
+    from fashion_viz.architecture import model_input as as_model_batch
     from fashion_viz.data import load_sample
     from fashion_viz.layer_guide import describe_layers
-    from fashion_viz.model import load_checked_model
+    from fashion_viz.storage import load_checked_model
 
     loaded = load_checked_model()
     extractor = ActivationExtractor(loaded.model)
@@ -150,7 +150,7 @@ def bench_arithmetic(repeats: int = 30) -> dict:
     from fashion_viz.arithmetic_figures import number_grids_html, partial_sums_figure, receptive_field_picture, window_kernel_products
     from fashion_viz.data import load_sample
     from fashion_viz.explain.arithmetic import describe, explain_value, masked_dropout, monte_carlo_dropout
-    from fashion_viz.model import load_checked_model
+    from fashion_viz.storage import load_checked_model
 
     model = load_checked_model().model
     extractor = ActivationExtractor(model)
@@ -188,7 +188,8 @@ def bench_attribution(repeats: int = 15) -> dict:
     from fashion_viz.data import load_sample
     from fashion_viz.explain.attribution import METHODS, ScoreModel, attribute
     from fashion_viz.explain.whatif import InputEdit, edit_image
-    from fashion_viz.model import load_checked_model, model_input
+    from fashion_viz.architecture import model_input
+    from fashion_viz.storage import load_checked_model
 
     model = load_checked_model().model
     scorer = ScoreModel(model)
@@ -213,7 +214,7 @@ def bench_faithfulness(count: int = 500) -> dict:
     """The faithfulness table on the fixed set of test pictures (stored beside the shipped model for the Why page)."""
     from fashion_viz.data import load_fashion_mnist
     from fashion_viz.explain.faithfulness import fixed_test_set, measure, report_path
-    from fashion_viz.model import load_checked_model
+    from fashion_viz.storage import load_checked_model
 
     loaded = load_checked_model()
     data = load_fashion_mnist(allow_download=False)
@@ -278,7 +279,7 @@ def bench_units(fresh: bool = True) -> dict:
     from fashion_viz.explain.embedding import NeighbourIndex, build_map, dense1_features, place, placement_checks
     from fashion_viz.explain.precompute import stored_views
     from fashion_viz.explain.units import build_atlas, class_picture_probabilities, conv2_reach_ratio
-    from fashion_viz.model import load_checked_model
+    from fashion_viz.storage import load_checked_model
 
     loaded = load_checked_model()
     data = load_fashion_mnist(allow_download=False)

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fashion_viz.activations import ActivationExtractor  # noqa: E402
-from fashion_viz.model import list_model_files, load_checked_model  # noqa: E402
+from fashion_viz.storage import list_model_files, load_checked_model  # noqa: E402
 from tools.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer, free_port  # noqa: E402
 from tools.stress_app import Photos, explore_session, explorer_upload_page, start_short_training, upload_and_read  # noqa: E402
 

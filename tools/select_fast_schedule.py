@@ -10,7 +10,7 @@ trains on the other 50,000. ``CANDIDATES`` keeps the figures of the selection ru
 (2026-11-27, this 2-core machine; one per seed tried) next to the candidates; rerunning
 a candidate trains it again with ``fashion_viz.training.train(..., evaluate_on_test=False)``.
 The winner became ``SCHEDULES["fast"]``, which trains with the usual 2,000-image
-split; ``python -m fashion_viz bench-training`` measures its one test score.
+split; ``python -m tools bench-training`` measures its one test score.
 """
 
 from __future__ import annotations

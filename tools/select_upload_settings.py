@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from fashion_viz import preprocessing  # noqa: E402
 from fashion_viz.activations import ActivationExtractor  # noqa: E402
 from fashion_viz.data import load_fashion_mnist  # noqa: E402
-from fashion_viz.model import load_checked_model  # noqa: E402
+from fashion_viz.storage import load_checked_model  # noqa: E402
 from tools.upload_corpus import CONDITIONS, condition_photo  # noqa: E402
 
 NEVER = 2.0  # a share no picture reaches: turns a rule off

@@ -34,7 +34,7 @@ from fashion_viz import CLASS_NAMES  # noqa: E402
 from fashion_viz.activations import ActivationExtractor  # noqa: E402
 from tools.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
 from fashion_viz.data import load_sample  # noqa: E402
-from fashion_viz.model import load_checked_model  # noqa: E402
+from fashion_viz.storage import load_checked_model  # noqa: E402
 from fashion_viz.preprocessing import png_bytes  # noqa: E402
 
 TITLE_JS = """() => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")].map(t => t.textContent)"""
@@ -253,7 +253,9 @@ def kill_while_saving(trials: int = 8) -> dict:
     (the save takes milliseconds, so random kills alone rarely land inside it). Kills that left a
     journal or temp file behind provably interrupted a save; the check fails if none did.
     """
-    from fashion_viz.model import ModelCard, ModelError, file_sha256, save_model
+    from fashion_viz.card import ModelCard
+    from fashion_viz.evaluation import sample_record
+    from fashion_viz.storage import ModelError, file_sha256, save_model
 
     survived = interrupted = generation_errors = 0
     old_model = load_checked_model().model
@@ -264,7 +266,7 @@ def kill_while_saving(trials: int = 8) -> dict:
         for trial in range(trials):
             for leftover in _save_leftovers(folder):
                 leftover.unlink()
-            save_model(old_model, target, ModelCard(notes="old model"))
+            save_model(old_model, target, ModelCard(notes="old model"), sample_record(old_model))
             old_sha = file_sha256(target)
             process = subprocess.Popen(
                 [sys.executable, "-m", "fashion_viz", "train", "--epochs", "1", "--train-limit", "2000", "--out", str(target)],

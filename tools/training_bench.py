@@ -1,6 +1,6 @@
 """Time to accuracy, as a person waits for it: whole processes, start to a saved model, in one run.
 
-``python -m fashion_viz bench-training`` launches, one after the other:
+``python -m tools bench-training`` launches, one after the other:
 
 - ``python -m fashion_viz train --schedule fast --no-views --out DIR/fast-N.keras``, once per seed asked for
   (``--seeds``; by default once, with the schedule's own seed): each model card holds the validation accuracy
@@ -59,7 +59,7 @@ def plain_fit(out: Path, epochs: int = PLAIN_EPOCHS, batch_size: int = PLAIN_BAT
     """The baseline as anyone would write it: the seed model, ``model.fit`` with Keras' defaults, saved."""
     from fashion_viz.data import load_fashion_mnist
     from fashion_viz.evaluation import evaluate
-    from fashion_viz.model import build_model, model_input
+    from fashion_viz.architecture import build_model, model_input
 
     data = load_fashion_mnist()
     x, y = data.x_train[:train_limit], data.y_train[:train_limit]
@@ -72,7 +72,7 @@ def plain_fit(out: Path, epochs: int = PLAIN_EPOCHS, batch_size: int = PLAIN_BAT
 
 def fast_run(out: Path, seed: int | None = None, epochs: int | None = None, train_limit: int | None = None) -> tuple[dict, dict]:
     """One ``train --schedule fast`` process, launch to saved model: (its figures, the config on its model card)."""
-    from fashion_viz.model import card_path
+    from fashion_viz.storage import card_path
 
     args = ["-m", "fashion_viz", "train", "--schedule", "fast", "--no-views", "--out", str(out)]
     args += [f"--seed={seed}"] * (seed is not None) + [f"--epochs={epochs}"] * bool(epochs) + [f"--train-limit={train_limit}"] * bool(train_limit)

@@ -1,4 +1,4 @@
-"""``python -m fashion_viz bench-uploads``: does the upload path see photos as the model saw its training data?
+"""``python -m tools bench-uploads``: does the upload path see photos as the model saw its training data?
 
 Builds catalogue-style photos from test images (see
 :func:`fashion_viz.upload_corpus.random_catalogue_photo`), saves each as PNG,
@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from fashion_viz.activations import ActivationExtractor
-from fashion_viz.model import load_checked_model
+from fashion_viz.storage import load_checked_model
 from fashion_viz.preprocessing import ImageInputError, prepare_upload
 from tools.upload_corpus import CONDITIONS, awkward_files, bad_files, condition_photo, photo_encodings, random_catalogue_photo
 

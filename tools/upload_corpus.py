@@ -2,7 +2,7 @@
 
 Each case is (name, bytes, expected): expected is a regex the refusal message
 must match, or None for "classified, same answer as the plain RGB PNG".
-Shared by the tests and by ``python -m fashion_viz bench-uploads``; generated, so the repo holds no binary test files.
+Shared by the tests and by ``python -m tools bench-uploads``; generated, so the repo holds no binary test files.
 """
 
 from __future__ import annotations

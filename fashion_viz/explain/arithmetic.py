@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fashion_viz.model import model_input
+from fashion_viz.architecture import model_input
 
 
 class PositionError(ValueError):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fashion_viz import CLASS_NAMES, IMAGE_SIZE
-from fashion_viz.model import model_input
+from fashion_viz.architecture import model_input
 
 METHODS = ("saliency", "smoothgrad", "integrated-gradients", "gradcam", "gradcam++", "occlusion")
 SIGNED = {"integrated-gradients", "occlusion"}

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fashion_viz.model import model_input, read_model_companion, write_model_companion
+from fashion_viz.architecture import model_input
+from fashion_viz.storage import read_model_companion, write_model_companion
 
 NEIGHBOURS = 10
 METHODS = ("tsne", "pca")

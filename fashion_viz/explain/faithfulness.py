@@ -23,7 +23,7 @@ import numpy as np
 
 from fashion_viz import IMAGE_SIZE
 from fashion_viz.explain.attribution import METHODS, SIGNED, ScoreModel, attribute
-from fashion_viz.model import build_model, model_input
+from fashion_viz.architecture import build_model, model_input
 
 PIXELS_PER_STEP = 8
 BLUR_SIGMA = 3.0

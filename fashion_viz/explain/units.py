@@ -28,7 +28,8 @@ from typing import Callable
 import numpy as np
 
 from fashion_viz import CLASS_NAMES, IMAGE_SIZE
-from fashion_viz.model import model_input, read_model_companion, write_model_companion
+from fashion_viz.architecture import model_input
+from fashion_viz.storage import read_model_companion, write_model_companion
 
 UNIT_LAYERS = ("conv1", "conv2", "dense1", "predictions")
 LAYER_TITLES = {"conv1": "conv1 channel", "conv2": "conv2 channel", "dense1": "dense1 unit", "predictions": "class"}

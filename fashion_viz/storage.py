@@ -1,18 +1,15 @@
-"""The seed CNN: building it, its input scaling, its model card, saving and loading it safely.
+"""Saving and loading models safely, and the registry of model files.
 
-A model is a ``.keras`` file plus a JSON model card beside it
-(``fashion_cnn.keras`` + ``fashion_cnn.json``). Loading reads the file's bytes
-once, checks their SHA-256 against the card, and builds the model from those
-same bytes, so a file swapped between the check and the load is never served.
+Loading reads the file's bytes once, checks their SHA-256 against the card, and builds the model from those
+same bytes, so a file swapped between the check and the load is never served; a model outside the family
+(:func:`fashion_viz.architecture.spec_of_model`) is refused, and the shipped file must be the seed.
 
-Several servers and threads may share ``models/``: new names are reserved with
-``O_EXCL``, every save writes its own journal file, and no process-wide state
-(umask, random seeds) is touched.
+Several servers and threads may share ``models/``: new names are reserved with ``O_EXCL``, every save writes
+its own journal file, and no process-wide state (umask, random seeds) is touched.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 import hashlib
@@ -21,33 +18,20 @@ import os
 import secrets
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fashion_viz import CLASS_NAMES, IMAGE_SIZE
+from fashion_viz.architecture import SEED_SPEC, SpecError, build_model, spec_of_model
+from fashion_viz.card import ModelCard
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 SHIPPED_MODEL = MODELS_DIR / "fashion_cnn.keras"
 TRAINED_DIR_VAR = "FASHION_VIZ_MODELS_DIR"
 TRAINED_PREFIX = "fashion_cnn-"
-EXPECTED_PARAMS = 225_034
-PIXEL_MAX = 255.0
 FILE_MODE = 0o644
-LAYER_NAMES = (
-    "conv1",
-    "pool1",
-    "dropout1",
-    "conv2",
-    "pool2",
-    "dropout2",
-    "flatten",
-    "dense1",
-    "dropout3",
-    "predictions",
-)
 RETRAIN_HINT = (
     "Retrain it on the Train page, or from a terminal with "
     "`python -m fashion_viz train --out models/fashion_cnn.keras`."
@@ -55,95 +39,7 @@ RETRAIN_HINT = (
 
 
 class ModelError(Exception):
-    """A model file is missing, corrupt, or not the seed architecture; the message says how to retrain."""
-
-
-def model_input(images: np.ndarray) -> np.ndarray:
-    """uint8 (28, 28) or (n, 28, 28) -> float32 (n, 28, 28, 1) in [0, 1]: the one input scaling rule."""
-    images = np.asarray(images)
-    if images.ndim == 2:
-        images = images[None]
-    if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise ValueError(f"expected 28x28 images, got an array of shape {images.shape}")
-    return (images.astype(np.float32) / PIXEL_MAX)[..., None]
-
-
-@dataclass
-class ModelCard:
-    """What a model scores, how it was trained and selected, and the checksum of its file.
-
-    Stored as JSON beside the model; keys this version does not know are kept in
-    ``extra`` and written back unchanged.
-    """
-
-    model_sha256: str = ""
-    model_file: str = ""
-    model_bytes: int = 0
-    name: str = "fashion_cnn"
-    created: str = ""
-    test_accuracy: float | None = None
-    test_images: int = 0
-    per_class_accuracy: dict[str, float] = field(default_factory=dict)
-    confusion_matrix: list[list[int]] = field(default_factory=list)
-    class_names: list[str] = field(default_factory=list)
-    validation_accuracy: float | None = None
-    validation_images: int = 0
-    history: list[dict] = field(default_factory=list)
-    epochs_run: int = 0
-    cancelled: bool = False
-    config: dict = field(default_factory=dict)
-    schedule: str = ""
-    selection: dict | None = None  # how the schedule was chosen (validation only) and the candidates' scores
-    training_seconds: float = 0.0
-    seconds_per_epoch: float = 0.0
-    machine: dict = field(default_factory=dict)
-    versions: dict = field(default_factory=dict)
-    dataset: dict = field(default_factory=dict)
-    notes: str = ""
-    parameters: int = 0
-    # The model's probabilities for each embedded sample picture ({"sample_sha256", "float32_base64"}), written when
-    # the model is saved: the Home page draws its chart from them before TensorFlow has loaded on a new server.
-    sample_probabilities: dict | None = None
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ModelCard":
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        known = {k: v for k, v in data.items() if k in names}
-        return cls(**known, extra={k: v for k, v in data.items() if k not in names})
-
-    def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        extra = data.pop("extra")
-        return {**data, **extra}
-
-    def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), indent=2).encode()
-
-    @property
-    def how_measured(self) -> str:
-        """One sentence on where the test accuracy comes from, for the Home and Evaluate pages."""
-        if self.test_accuracy is None:
-            return "This model has no test accuracy on record."
-        if self.selection:
-            n = len(self.selection.get("candidates", []))
-            rounds = self.selection.get("rounds") or []
-            scored = [r for r in rounds if r.get("test_accuracy") is not None]
-            if len(rounds) > 1 and scored:
-                first = scored[0]
-                return (
-                    f"Measured on the {self.test_images:,} Fashion-MNIST test images. The training schedule was chosen among "
-                    f"{n} candidates by their accuracy on {self.validation_images:,} held-out training images, in "
-                    f"{len(rounds)} rounds: round {first['round']}'s choice scored {first['test_accuracy']:.2%} on the test set, "
-                    "below the 92.5 % bar, so a longer schedule was added and the choice made again by validation alone. "
-                    "The test set only scored each round's choice."
-                )
-            return (
-                f"Measured once on the {self.test_images:,} Fashion-MNIST test images, after the training schedule was "
-                f"chosen among {n} candidates by their accuracy on {self.validation_images:,} held-out training images "
-                "(the test set played no part in the choice)."
-            )
-        return f"Measured on the {self.test_images:,} Fashion-MNIST test images after training with the settings chosen on the Train page."
+    """A model file is missing, corrupt, or not a model of the family; the message says how to retrain."""
 
 
 @dataclass
@@ -154,54 +50,7 @@ class LoadedModel:
     card: ModelCard
     path: Path
     shipped: bool = False
-
-    @property
-    def test_accuracy(self) -> float | None:
-        return self.card.test_accuracy
-
-
-def build_model(dtype_policy: str | None = None, seed: int | None = None, initializer: str = "glorot_uniform"):
-    """The seed architecture, exactly: 225,034 parameters, layers named for diagrams.
-
-    Args:
-        dtype_policy: e.g. ``"mixed_bfloat16"`` for faster CPU training; the
-            softmax output always stays float32 so probabilities are exact.
-        seed: seeds every layer's initial weights and dropout masks, so a training
-            run is reproducible without reseeding the whole process (the app trains
-            in a thread beside other sessions).
-        initializer: the kernels' initial weights when seeded: ``"glorot_uniform"``
-            (Keras' default) or ``"he_uniform"`` (scaled for ReLU layers).
-    """
-    import keras
-    from keras import layers
-
-    kw = {"dtype": dtype_policy} if dtype_policy else {}
-    initializers = {"glorot_uniform": keras.initializers.GlorotUniform, "he_uniform": keras.initializers.HeUniform}
-    if initializer not in initializers:
-        raise ValueError(f"initializer must be one of {sorted(initializers)}, not {initializer!r}")
-
-    def init(offset: int) -> dict:
-        return {} if seed is None else {"kernel_initializer": initializers[initializer](seed=seed + offset)}
-
-    def drop(offset: int) -> dict:
-        return {} if seed is None else {"seed": seed + offset}
-
-    return keras.Sequential(
-        [
-            keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 1), name="image"),
-            layers.Conv2D(32, (3, 3), activation="relu", name="conv1", **init(1), **kw),
-            layers.MaxPooling2D((2, 2), name="pool1", **kw),
-            layers.Dropout(0.3, name="dropout1", **drop(2), **kw),
-            layers.Conv2D(64, (3, 3), activation="relu", name="conv2", **init(3), **kw),
-            layers.MaxPooling2D((2, 2), name="pool2", **kw),
-            layers.Dropout(0.3, name="dropout2", **drop(4), **kw),
-            layers.Flatten(name="flatten", **kw),
-            layers.Dense(128, activation="relu", name="dense1", **init(5), **kw),
-            layers.Dropout(0.5, name="dropout3", **drop(6), **kw),
-            layers.Dense(10, activation="softmax", name="predictions", dtype="float32", **init(7)),
-        ],
-        name="fashion_cnn",
-    )
+    spec: str = SEED_SPEC  # its architecture, read from the model itself
 
 
 def file_sha256(path: Path) -> str:
@@ -356,7 +205,7 @@ def release_reservation(path: Path) -> None:
 def model_bytes(model) -> bytes:
     """The ``.keras`` bytes of a weights-only float32 copy (no optimizer state: Keras 3.15 ignores
     ``include_optimizer=False``, so a fresh uncompiled model gets the weights)."""
-    clean = build_model()
+    clean = build_model(spec_of_model(model))
     clean.set_weights(model.get_weights())
     with tempfile.TemporaryDirectory() as tmp:
         tmp_model = Path(tmp) / "model.keras"
@@ -369,45 +218,14 @@ def is_shipped(path: Path) -> bool:
     return Path(path).resolve() == SHIPPED_MODEL.resolve()
 
 
-def sample_fingerprint(images: np.ndarray, test_indices: np.ndarray) -> str:
-    """SHA-256 of the embedded sample's pictures and test indices: stored probabilities are only used for this sample."""
-    digest = hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
-    digest.update(np.ascontiguousarray(test_indices, dtype=np.int64).tobytes())
-    return digest.hexdigest()
-
-
-def sample_probabilities_entry(model) -> dict:
-    """The card's record of the model's output for every embedded sample picture (float32, exact)."""
-    from fashion_viz.data import load_sample
-    from fashion_viz.evaluation import predict_batched
-
-    sample = load_sample()
-    probabilities = np.ascontiguousarray(predict_batched(model, sample.images), dtype=np.float32)
-    return {
-        "sample_sha256": sample_fingerprint(sample.images, sample.test_indices),
-        "float32_base64": base64.b64encode(probabilities.tobytes()).decode("ascii"),
-    }
-
-
-def stored_sample_probabilities(card: ModelCard, images: np.ndarray, test_indices: np.ndarray) -> np.ndarray | None:
-    """(n, 10) probabilities the card stores for this sample, or None (none stored, another sample, unreadable)."""
-    entry = card.sample_probabilities
-    if not isinstance(entry, dict) or entry.get("sample_sha256") != sample_fingerprint(images, test_indices):
-        return None
-    try:
-        values = np.frombuffer(base64.b64decode(entry["float32_base64"], validate=True), dtype=np.float32)
-        return values.reshape(len(images), len(CLASS_NAMES))
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def save_model(model, path: Path, card: ModelCard) -> ModelCard:
+def save_model(model, path: Path, card: ModelCard, sample_probabilities: dict | None) -> ModelCard:
     """Save weights-only and the card, both atomically, with a journal of this save's own.
 
-    The card gets the model file's SHA-256. Order: the new card goes to a journal
-    file unique to this save, then the model is renamed into place, then the
-    journal becomes the card. Loading refuses a file whose hash is in no card and
-    completes a save whose journal matches, so a crash at any point leaves a
+    The caller passes the card's record of the model's sample probabilities
+    (:func:`fashion_viz.card.sample_probabilities_entry`): saving never runs the model. The card gets the
+    model file's SHA-256 and the model's SPEC. Order: the new card goes to a journal file unique to this
+    save, then the model is renamed into place, then the journal becomes the card. Loading refuses a file
+    whose hash is in no card and completes a save whose journal matches, so a crash at any point leaves a
     pair that passes its check.
     """
     path = Path(path)
@@ -418,7 +236,8 @@ def save_model(model, path: Path, card: ModelCard) -> ModelCard:
         model_sha256=hashlib.sha256(data).hexdigest(),
         model_bytes=len(data),
         parameters=int(model.count_params()),
-        sample_probabilities=sample_probabilities_entry(model),
+        spec=spec_of_model(model),
+        sample_probabilities=sample_probabilities,
     )
     pending = path.parent / f".{path.stem}.json.next.{os.getpid()}-{secrets.token_hex(4)}"
     atomic_write_bytes(pending, card.to_json())
@@ -487,7 +306,8 @@ def load_checked_model(path: Path = SHIPPED_MODEL) -> LoadedModel:
     """Load a model file only after its SHA-256 matches its card; the bytes hashed are the bytes loaded.
 
     Raises:
-        ModelError: missing file, checksum mismatch, unreadable file, or wrong architecture.
+        ModelError: missing file, checksum mismatch, unreadable file, a model outside the family, or a shipped
+            file that is not the seed.
     """
     path = Path(path)
     try:
@@ -496,10 +316,14 @@ def load_checked_model(path: Path = SHIPPED_MODEL) -> LoadedModel:
         raise ModelError(f"No model file at {path}. {RETRAIN_HINT}") from exc
     card = checked_card(path, hashlib.sha256(data).hexdigest())
     model = _load_keras_bytes(data, path.name)
-    names = tuple(layer.name for layer in model.layers)
-    if names != LAYER_NAMES or model.count_params() != EXPECTED_PARAMS:
-        raise ModelError(f"{path.name} is not the seed architecture (layers {names}). {RETRAIN_HINT}")
-    return LoadedModel(model=model, card=card, path=path, shipped=is_shipped(path))
+    try:
+        spec = spec_of_model(model)
+    except SpecError as exc:
+        raise ModelError(f"{path.name} is not a model this app can explain: {exc}. {RETRAIN_HINT}") from exc
+    shipped = is_shipped(path)
+    if shipped and spec != SEED_SPEC:
+        raise ModelError(f"{path.name} is not the seed architecture (its layers are {spec}). {RETRAIN_HINT}")
+    return LoadedModel(model=model, card=card, path=path, shipped=shipped, spec=spec)
 
 
 def file_identity(path: Path) -> tuple:

@@ -1,0 +1,88 @@
+"""``python -m tools``: the benchmarks, each figure beside a baseline measured in the same run.
+
+They live here, outside the package, and import it (the package never imports ``tools``):
+
+    python -m tools bench [--quick] [--json]          speed and size of every view
+    python -m tools bench-uploads [--per-condition N]  accuracy on catalogue-style photos vs raw arrays
+    python -m tools bench-cold-start [--rounds N]      a new server under N browser sessions at once
+    python -m tools bench-training [--seeds 42,1,2]    time to accuracy: the fast schedule vs plain model.fit
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _bench(args) -> int:
+    from tools.bench import run_benchmarks
+
+    return run_benchmarks(quick=args.quick, as_json=args.json)
+
+
+def _bench_uploads(args) -> int:
+    from tools.upload_bench import run_upload_benchmark
+
+    return run_upload_benchmark(count=args.count, as_json=args.json, per_condition=args.per_condition)
+
+
+def _bench_cold_start(args) -> int:
+    from tools.cold_start_stress import main
+
+    return main([f"--rounds={args.rounds}", f"--sessions={args.sessions}", *(["--json"] if args.json else [])])
+
+
+def _bench_training(args) -> int:
+    from tools.training_bench import run_training_benchmark
+
+    return run_training_benchmark(
+        as_json=args.json, epochs=args.epochs, plain_epochs=args.plain_epochs, train_limit=args.train_limit, seeds=args.seeds
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tools", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("bench", help="measure training, activation, figure, rerun and start-up speed")
+    bench.add_argument("--quick", action="store_true", help="skip the training figures")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=_bench)
+
+    uploads = sub.add_parser("bench-uploads", help="accuracy on catalogue-style photos vs raw arrays, and the bad-file corpus")
+    uploads.add_argument("--count", type=int, default=1000, help="test images to turn into photos (4 files each)")
+    uploads.add_argument("--per-condition", type=int, default=400, help="test images per real-photo condition (noise, shadow, vignette, gradient, touching the frame)")
+    uploads.add_argument("--json", action="store_true")
+    uploads.set_defaults(func=_bench_uploads)
+
+    cold = sub.add_parser("bench-cold-start", help="a new server with an empty bytecode cache under N browser sessions at once: exceptions and tracebacks")
+    cold.add_argument("--rounds", type=int, default=5)
+    cold.add_argument("--sessions", type=int, default=6)
+    cold.add_argument("--json", action="store_true")
+    cold.set_defaults(func=_bench_cold_start)
+
+    timing = sub.add_parser(
+        "bench-training",
+        help="time to accuracy: `train --schedule fast` and plain model.fit (15 epochs), each a whole process timed launch to saved model, in one run",
+    )
+    timing.add_argument("--json", action="store_true")
+    timing.add_argument("--epochs", type=int, default=None, help="shorten the fast run (checks only: the figures then mean little)")
+    timing.add_argument("--plain-epochs", type=int, default=15, help="the baseline's epochs (default 15)")
+    timing.add_argument("--train-limit", type=int, default=None, help="both runs on the first N training images (checks only)")
+    timing.add_argument(
+        "--seeds",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=None,
+        help="comma-separated seeds: train the fast schedule once per seed to see the spread (default: the schedule's own, once)",
+    )
+    timing.set_defaults(func=_bench_training)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
