@@ -140,9 +140,9 @@ def _pool(image, calc: Calculation) -> None:
             st.caption(note)
 
 
-def _dropout(model, image, activations, calc: Calculation, channel: int | None) -> None:
+def _dropout(engine, image, activations, calc: Calculation, channel: int | None) -> None:
     _check_line(calc)
-    rate = float(model.get_layer(calc.layer).rate)
+    rate = float(engine.model.get_layer(calc.layer).rate)
     training = st.toggle(
         "Training mode: draw a random mask",
         key="calc_dropout_training",
@@ -150,7 +150,7 @@ def _dropout(model, image, activations, calc: Calculation, channel: int | None) 
     )
     if training:
         seed = st.number_input("Mask seed (the same seed draws the same mask)", 0, 10_000, 0, key="calc_dropout_seed")
-        masked = masked_dropout(model, image, activations, calc.layer, int(seed))
+        masked = masked_dropout(engine, image, activations, calc.layer, int(seed))
         kept = int(masked.mask.sum())
         st.markdown(
             f"This mask keeps **{kept:,} of {masked.mask.size:,}** values ({kept / masked.mask.size:.0%}) and multiplies them by "
@@ -166,7 +166,7 @@ def _dropout(model, image, activations, calc: Calculation, channel: int | None) 
             top = int(np.argmax(masked.probabilities))
             show_figure(probability_chart(masked.probabilities, title=f"Under this mask: {CLASS_NAMES[top]} ({masked.probabilities[top]:.1%})"), "calc_mask_prediction")
     if st.toggle("Sample 50 masks (Monte-Carlo dropout: every dropout layer in training mode)", key="calc_dropout_mc"):
-        samples = monte_carlo_dropout(model, image, samples=50, seed=int(st.session_state.get("calc_dropout_seed", 0)))
+        samples = monte_carlo_dropout(engine, image, samples=50, seed=int(st.session_state.get("calc_dropout_seed", 0)))
         show_figure(monte_carlo_figure(samples, activations.probabilities, "How the prediction wobbles over 50 dropout masks"), "calc_mc")
         votes = np.bincount(samples.argmax(axis=1), minlength=len(CLASS_NAMES))
         winners = ", ".join(f"{CLASS_NAMES[k]} {votes[k]}" for k in np.argsort(-votes) if votes[k])
@@ -225,8 +225,9 @@ def _softmax(calc: Calculation) -> None:
     show_figure(contributions_figure(items, f"What makes the {CLASS_NAMES[calc.at[0]]} logit: the 10 largest of {len(calc.inputs)} terms"), "calc_contributions")
 
 
-def arithmetic_panel(model, image: np.ndarray, activations, index: int, channel: int | None) -> None:
+def arithmetic_panel(engine, image: np.ndarray, activations, index: int, channel: int | None) -> None:
     """The panel for the current layer: choose a position, read how its value was computed."""
+    model = engine.model
     output = activations.layers[index]
     at = position_widgets(output.values, channel)
     calc = explain_value(model, image, activations, output.name, at)
@@ -235,7 +236,7 @@ def arithmetic_panel(model, image: np.ndarray, activations, index: int, channel:
     elif calc.kind == "pool":
         _pool(image, calc)
     elif calc.kind == "dropout":
-        _dropout(model, image, activations, calc, channel)
+        _dropout(engine, image, activations, calc, channel)
     elif calc.kind == "flatten":
         _flatten(calc)
     elif calc.kind == "dense":

@@ -9,7 +9,6 @@ from app_pages.panels import clicked_points, customdata_values, on_phone, predic
 from app_pages.arithmetic_panel import arithmetic_panel, spatial_position
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
-from fashion_viz.activations import conv_kernels
 from fashion_viz.figures import (
     LABEL_TRACE,
     PIXEL_TRACE,
@@ -17,13 +16,13 @@ from fashion_viz.figures import (
     layer_output_figure,
     single_map_figure,
 )
-from fashion_viz.layer_guide import describe_layers, shape_text
+from fashion_viz.layer_guide import shape_text
 from fashion_viz.palette import NEGATIVE_NAME, POSITIVE_NAME
 from fashion_viz.unit_figures import upscale
 
 loaded = require_model()
-extractor = resources.current_extractor()
-infos = describe_layers(loaded.model)
+engine = resources.current_engine()
+infos = engine.infos
 names = [info.name for info in infos]
 PHONE_MOSAIC_COLUMNS = 4  # a 390 px screen: 8 maps a row made 30 px tiles
 
@@ -36,7 +35,7 @@ with guarded("the Explorer's picture and prediction"):
     with pick:
         chosen = image_picker("explorer")
     if chosen is not None:
-        activations = extractor(chosen.image)
+        activations = engine.activations(chosen.image)
         prediction_panel(chosen, activations.probabilities, picture, chart, "explorer", f"Input: {chosen.caption}")
         why_link, map_link = st.columns(2)
         with why_link:
@@ -157,20 +156,22 @@ def _layer_view(chosen, activations) -> None:
 
             if info.kind == "flatten":
                 show_figure(layer_output_figure(output, info), vector_key)
-                st.caption("Each row is one position of the 5x5 maps, each column a channel; choose a unit (or a position) below.")
+                h, w, _ = info.input_shape
+                st.caption(f"Each row is one position of the {h}x{w} maps, each column a channel; choose a unit (or a position) below.")
             else:
                 show_figure(layer_output_figure(output, info), vector_key, on_select=bar_clicked, selection_mode="points")
                 st.caption("Click a bar to see how its value was computed, below.")
-                unit_layer = info.name if info.name in ("dense1", "predictions") else ("dense1" if info.name == "dropout3" else None)
-                if unit_layer is not None:
+                # A dense layer's units, or those of the dense layer a dropout after it passes on.
+                source = next(i for i in reversed(infos[: index + 1]) if i.kind in ("dense", "softmax", "flatten"))
+                if source.kind != "flatten":
                     shown_unit = min(int(st.session_state.get(state.CALC_UNIT, int(np.argmax(output.values)))), output.values.shape[-1] - 1)
-                    unit_link(unit_layer, shown_unit)
+                    unit_link(source.name, source.kind, shown_unit)
 
     if channel is not None:
         st.markdown(f"##### Channel {channel} of {info.name}, large")
         source_conv = next((i.name for i in reversed(infos[: index + 1]) if i.kind == "conv"), None)
         if source_conv is not None:  # pooling and dropout keep channels: channel k is conv channel k
-            unit_link(source_conv, channel, f"What {source_conv} channel {channel} responds to across all 10,000 test pictures, and what the model imagines for it")
+            unit_link(source_conv, "conv", channel, f"What {source_conv} channel {channel} responds to across all 10,000 test pictures, and what the model imagines for it")
         left, middle, right = st.columns(3)
         with left:  # a plain picture (no hover needed): far cheaper for the browser than a chart
             st.markdown("**The input**")
@@ -203,7 +204,7 @@ def _layer_view(chosen, activations) -> None:
         "Pick a position in this layer's output (click a pixel of the large map or a bar, or type it) and read the whole "
         "computation behind its value, with the model's own weights and numbers."
     )
-    arithmetic_panel(loaded.model, chosen.image, activations, index, channel)
+    arithmetic_panel(engine, chosen.image, activations, index, channel)
 
 
 if activations is not None:
@@ -235,7 +236,7 @@ def _filter_weights() -> None:
     names_conv = [i.name for i in conv_layers]
     default = info.name if info.kind == "conv" else names_conv[0]
     layer_name = st.radio("Convolution layer", names_conv, index=names_conv.index(default), horizontal=True, key=f"explorer_filters_{default}")
-    kernels = conv_kernels(loaded.model, layer_name)
+    kernels = engine.kernels(layer_name)
     in_channels = kernels.shape[2]
     input_channel = None
     if in_channels > 1:

@@ -34,7 +34,7 @@ if card is not None:
             probabilities = resources.stored_probabilities(card, chosen)
             if probabilities is None:
                 loaded, error = resources.current_model()
-                probabilities = resources.current_extractor()(chosen.image).probabilities if loaded is not None else None
+                probabilities = resources.current_engine().activations(chosen.image).probabilities if loaded is not None else None
             if probabilities is not None:
                 prediction_panel(chosen, probabilities, picture, chart, "home", "What the model sees")
                 st.page_link(state.PAGES["explorer"], label="Open this picture in the Explorer", icon=":material/arrow_forward:")

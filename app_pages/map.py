@@ -8,23 +8,25 @@ from app_pages.boundary import guarded
 from app_pages.panels import customdata_values, require_model, require_views, show_figure
 from app_pages.picker import image_picker, open_in_explorer
 from fashion_viz import CLASS_NAMES
-from fashion_viz.explain.embedding import majority_label, place
+from fashion_viz.explain.embedding import majority_label, map_layer, place
 from fashion_viz.unit_figures import embedding_figure, exemplar_grid, upscale
 
 SHOW = ("all pictures", "correctly classified", "misclassified")
 
 loaded = require_model()
+engine = resources.current_engine()
+space = map_layer(engine)
+width = engine.info(space).output_shape[-1]
 st.title("Map")
 st.caption(
-    "Each dot is one of the 10,000 test pictures, placed by the 128 numbers dense1 computes for it (projected to 2-D with t-SNE): "
+    f"Each dot is one of the 10,000 test pictures, placed by the {width:,} numbers {space} computes for it (projected to 2-D with t-SNE): "
     "pictures the model describes alike sit together. Ringed dots are misclassified; they gather where classes overlap. "
-    "Your picture appears as a star, joined to its 10 nearest test pictures in the model's 128-number space."
+    f"Your picture appears as a star, joined to its 10 nearest test pictures in the model's {width:,}-number space."
 )
 data, views = require_views(loaded, "map", "The map")
 emap = views.embedding
 predictions = resources.current_test_predictions()
 index = resources.current_neighbour_index()
-extractor = resources.current_extractor()
 
 pick, chart = st.columns([1.15, 3])
 with pick:
@@ -52,8 +54,8 @@ elif show == SHOW[2]:
 placed = None
 with guarded("placing the picture on the map"):
     if chosen is not None:
-        activations = extractor(chosen.image)
-        vector = activations.layer("dense1").values
+        activations = engine.activations(chosen.image)
+        vector = activations.layer(space).values
         exclude = None if chosen.test_index is None else np.array([chosen.test_index])  # a test picture is not its own neighbour
         placed = place(index, emap.xy, vector, exclude=exclude)[0]
 

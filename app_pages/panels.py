@@ -147,13 +147,13 @@ def show_pipeline_stages(prepared: PreparedImage) -> None:
         st.warning(warning, icon=":material/warning:")
 
 
-def unit_link(layer: str, unit: int, label: str | None = None) -> None:
-    """A link to one unit's page (``?layer=&unit=`` so it can be shared too)."""
+def unit_link(layer: str, kind: str, unit: int, label: str | None = None) -> None:
+    """A link to one unit's page (``?layer=&unit=`` so it can be shared too); ``kind``: the layer's (conv, dense, softmax)."""
     from fashion_viz.explain.units import unit_name
 
     st.page_link(
         state.PAGES["units"],
-        label=label or f"What {unit_name(layer, unit)} responds to across the dataset",
+        label=label or f"What {unit_name(layer, kind, unit)} responds to across the dataset",
         icon=":material/neurology:",
         query_params={"layer": layer, "unit": str(int(unit))},
     )

@@ -1,4 +1,4 @@
-"""Cached resources shared by every session: models, their extractors, the dataset, the training jobs.
+"""Cached resources shared by every session: models, their engines, the dataset, the training jobs.
 
 Loaded once per server (``st.cache_resource``) and used read-only. Models are
 cached by the identity of their file (resolved path, device, inode, size,
@@ -27,10 +27,10 @@ def _load_model(identity: tuple) -> LoadedModel:
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
-def _extractor(identity: tuple):
-    from fashion_viz.activations import ActivationExtractor
+def _engine(identity: tuple):
+    from fashion_viz.engine import Engine
 
-    return ActivationExtractor(_load_model(identity).model)
+    return Engine(_load_model(identity).model)
 
 
 def chosen_model_missing() -> str | None:
@@ -69,7 +69,7 @@ def current_model_check():
 @st.cache_resource(show_spinner=False)
 def start_warmup():
     """Once per server, at the first run: import TensorFlow and Keras, load the shipped model and trace
-    its extractor in a background thread, so the first visitor's page shows its text at once and its
+    its engine in a background thread, so the first visitor's page shows its text at once and its
     charts as soon as that work is done (it is the same work every visitor needs); then freeze what
     it loaded (:func:`freeze_long_lived_objects`). Returns the thread."""
     import threading
@@ -78,7 +78,7 @@ def start_warmup():
         try:
             from fashion_viz.data import load_sample
 
-            _extractor(file_identity(SHIPPED_MODEL))(load_sample().images[0])
+            _engine(file_identity(SHIPPED_MODEL)).activations(load_sample().images[0])
         except Exception:  # noqa: BLE001 - the pages report a broken model themselves
             pass
         finally:
@@ -185,21 +185,10 @@ def current_model() -> tuple[LoadedModel | None, str | None]:
         return None, str(exc)
 
 
-def current_extractor():
-    """The session's model's activation extractor (the model must load; see ``panels.require_model``)."""
-    return _extractor(model_identity())
-
-
-@st.cache_resource(show_spinner=False, max_entries=6)
-def _score_model(identity: tuple):
-    from fashion_viz.explain.attribution import ScoreModel
-
-    return ScoreModel(_load_model(identity).model)
-
-
-def current_score_model():
-    """The session's model as one compiled computation for attribution maps and what-if."""
-    return _score_model(model_identity())
+def current_engine():
+    """The session's model's engine, the one forward pass every view uses (the model must load; see
+    ``panels.require_model``)."""
+    return _engine(model_identity())
 
 
 @st.cache_resource(show_spinner="Loading Fashion-MNIST…")
@@ -230,9 +219,7 @@ def sample() -> Sample:
 
 @st.cache_resource(show_spinner="Classifying the test set…", max_entries=6)
 def _test_predictions(identity: tuple) -> np.ndarray:
-    from fashion_viz.evaluation import predict_batched
-
-    predictions = predict_batched(_load_model(identity).model, dataset().x_test).argmax(axis=1)
+    predictions = _engine(identity).dataset_pass(dataset().x_test).probabilities.argmax(axis=1)
     predictions.flags.writeable = False
     return predictions
 
@@ -309,15 +296,15 @@ def current_views(loaded: LoadedModel):
     )
 
 
-@st.cache_resource(show_spinner="Reading every test picture's dense1 representation…", max_entries=6)
+@st.cache_resource(show_spinner="Reading every test picture's representation…", max_entries=6)
 def _neighbour_index(identity: tuple):
-    from fashion_viz.explain.embedding import NeighbourIndex, dense1_features
+    from fashion_viz.explain.embedding import NeighbourIndex, map_features
 
-    index = NeighbourIndex(dense1_features(_load_model(identity).model, dataset().x_test))
+    index = NeighbourIndex(map_features(_engine(identity), dataset().x_test))
     index.features.flags.writeable = False
     return index
 
 
 def current_neighbour_index():
-    """Exact nearest neighbours among the test set's dense1 vectors, for the session's model (needs the dataset)."""
+    """Exact nearest neighbours among the test set's map-layer vectors, for the session's model (needs the dataset)."""
     return _neighbour_index(model_identity())

@@ -1,4 +1,4 @@
-"""Train: train the seed model from the browser and watch it learn."""
+"""Train: train the seed model, or another model of its family, from the browser and watch it learn."""
 
 import time
 
@@ -8,13 +8,16 @@ from app_pages import resources, state
 from app_pages.boundary import guarded
 from app_pages.panels import explain_missing_dataset, show_figure
 from fashion_viz.figures import training_curves
+from fashion_viz.architecture import PRESETS, SEED_SPEC, SPEC_HELP, SpecError, normalised_spec, parameter_count
 from fashion_viz.training import TrainConfig, dropout_share_in_epoch, estimate_seconds, remaining_seconds, schedule_config, split_sizes
+
+OWN_SPEC = "your own…"
 
 defaults = TrainConfig()
 n_train, n_val = split_sizes(60_000, defaults.validation_size)
 st.title("Train")
 st.markdown(
-    f"Train a fresh copy of the same network on the 60,000 Fashion-MNIST training pictures ({n_val:,} held out for validation) "
+    f"Train a fresh copy of the network (or another shape of it) on the 60,000 Fashion-MNIST training pictures ({n_val:,} held out for validation) "
     "and watch the loss fall and the accuracy rise. The shipped model is never overwritten: the new one is saved under a new "
     "name in `models/`, checked, and you choose whether to use it."
 )
@@ -47,8 +50,29 @@ def estimate_note(config, timing) -> None:
     st.session_state[state.TRAIN_TIMING_PENDING] = True
 
 
+def architecture_choice() -> str | None:
+    """The chosen SPEC (checked and written the one way), or None with the reason shown."""
+    names = [*PRESETS, OWN_SPEC]
+    shape, spec_column = st.columns([1.2, 3], vertical_alignment="bottom")
+    choice = shape.selectbox("Architecture", names, key=state.widget_key("train", "architecture"),
+                             help="The seed is the shipped model's shape; the others are there to compare with it.")
+    text = PRESETS.get(choice, SEED_SPEC)
+    if choice == OWN_SPEC:
+        text = spec_column.text_input("Layers (SPEC)", value=SEED_SPEC, key=state.widget_key("train", "spec"), help=SPEC_HELP)
+    try:
+        spec = normalised_spec(text)
+    except SpecError as exc:
+        spec_column.error(str(exc), icon=":material/error:")
+        return None
+    if choice != OWN_SPEC:
+        spec_column.code(spec, language=None)
+    st.caption(f"{parameter_count(spec):,} weights ({parameter_count(spec) / parameter_count(SEED_SPEC):.2f}x the seed's); the final Dense(10, softmax) is always added.")
+    return spec
+
+
 started = False
 with st.container(border=True), guarded("the training settings"):
+    architecture = architecture_choice()
     # Plain widgets, not a form: the time estimate follows every change before training starts.
     # Each schedule has its own widget keys, so choosing one resets the settings to its values.
     schedule = st.segmented_control(
@@ -94,10 +118,11 @@ with st.container(border=True), guarded("the training settings"):
         value=preset.dropout_ramp,
         key=state.widget_key("train", f"ramp_{schedule}"),
         help="Curriculum dropout: no units are dropped in the first epoch, and the share rises every epoch until the last "
-        "one drops at the network's own rates (30 %, 30 %, 50 %). A short run then learns faster; the saved network is the same.",
+        "one drops at the network's own rates (the seed's: 30 %, 30 %, 50 %). A short run then learns faster; the saved network is the same.",
     )
     config = schedule_config(
         schedule,
+        architecture=architecture or SEED_SPEC,
         epochs=int(epochs),
         batch_size=int(batch_size),
         learning_rate=float(learning_rate),
@@ -106,8 +131,9 @@ with st.container(border=True), guarded("the training settings"):
         weight_decay=float(weight_decay),
     )
     timing = resources.step_timing()
-    st.fragment(estimate_note, run_every=None if timing.done else 0.5)(config, timing)
-    started = st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=running)
+    if architecture is not None:
+        st.fragment(estimate_note, run_every=None if timing.done else 0.5)(config, timing)
+    started = st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=running or architecture is None)
 if started:
     resources.wait_for_warmup()  # the training thread imports TensorFlow: never beside the warm-up's import
     if jobs.start(data, config, owner=session_id):

@@ -8,17 +8,22 @@ from app_pages.boundary import guarded
 from app_pages.panels import require_model, require_views, show_figure
 from app_pages.picker import open_in_explorer
 from fashion_viz import CLASS_NAMES
-from fashion_viz.activations import conv_kernels
-from fashion_viz.explain.arithmetic import receptive_field
-from fashion_viz.explain.units import UNIT_LAYERS, UnitError, unit_name, unit_row, unit_sizes
+from fashion_viz.explain.units import UnitError, feeder_layer, unit_layers, unit_name, unit_row, unit_sizes
 from fashion_viz.figures import kernel_mosaic
 from fashion_viz.palette import HIGHLIGHT_NAME, NEGATIVE_NAME, POSITIVE_NAME
 from fashion_viz.unit_figures import class_bars, exemplar_grid, feeder_bars, upscale
 
-LAYER_LABELS = {"conv1": "conv1 · 32", "conv2": "conv2 · 64", "dense1": "dense1 · 128", "predictions": "classes · 10"}
-
 loaded = require_model()
-sizes = unit_sizes(loaded.model)
+engine = resources.current_engine()
+kinds, sizes = unit_layers(engine), unit_sizes(engine)
+first_conv = engine.conv_names[0]  # its units see the picture itself: the picture is its kernel
+voting = {engine.conv_names[-1], *engine.dense_names}  # units whose votes are measured (see units.ablation_votes)
+default_layer = engine.conv_names[-1]
+
+
+def layer_label(name: str) -> str:
+    return f"classes · {sizes[name]}" if kinds[name] == "softmax" else f"{name} · {sizes[name]}"
+
 
 # ?layer=conv2&unit=17 (from a link elsewhere in the app) is applied once; later choices are the person's.
 from_url = (st.query_params.get("layer"), st.query_params.get("unit"))
@@ -29,8 +34,9 @@ if all(from_url) and st.session_state.get(state.UNITS_FROM_URL) != from_url:
         st.session_state[state.UNITS_LAYER], st.session_state[state.UNITS_UNIT] = from_url[0], int(from_url[1])
     except (UnitError, ValueError):
         st.warning(f"The link asks for {from_url[0]} unit {from_url[1]}, which this model does not have; showing another unit.")
-layer = st.session_state.get(state.UNITS_LAYER, "conv2")
-layer = layer if layer in sizes else "conv2"
+layer = st.session_state.get(state.UNITS_LAYER, default_layer)
+layer = layer if layer in sizes else default_layer
+kind = kinds[layer]
 unit = min(int(st.session_state.get(state.UNITS_UNIT, 0)), sizes[layer] - 1)
 
 
@@ -39,21 +45,22 @@ def choose(new_layer: str, new_unit: int) -> None:
 
 
 st.title("Units")
+hidden = f", every neuron of {', '.join(engine.dense_names)}" if engine.dense_names else ""
 st.caption(
-    "Every channel of the two convolutions, every dense1 neuron and every class: the test pictures that excite it most "
+    f"Every channel of {', '.join(engine.conv_names)}{hidden} and every class: the test pictures that excite it most "
     "and least, the picture the model's own gradients build for it, what it votes for, and how it behaves over the 10,000 test pictures."
 )
 
 pick_layer, pick_unit, step_back, step_on = st.columns([3.2, 2, 0.5, 0.5], vertical_alignment="bottom")
 st.session_state["units_layer_widget"] = layer
 pick_layer.segmented_control(
-    "Layer", list(UNIT_LAYERS), key="units_layer_widget", required=True, format_func=LAYER_LABELS.get,
+    "Layer", list(sizes), key="units_layer_widget", required=True, format_func=layer_label,
     on_change=lambda: choose(st.session_state["units_layer_widget"], min(unit, sizes[st.session_state["units_layer_widget"]] - 1)),
 )
 unit_key = f"units_unit_{layer}"
 st.session_state[unit_key] = unit
 pick_unit.selectbox(
-    "Unit", range(sizes[layer]), key=unit_key, format_func=lambda k: unit_name(layer, k),
+    "Unit", range(sizes[layer]), key=unit_key, format_func=lambda k: unit_name(layer, kind, k),
     on_change=lambda: choose(layer, st.session_state[unit_key]),
 )
 step_back.button("", icon=":material/arrow_back:", help="previous unit", disabled=unit == 0, on_click=choose, args=(layer, unit - 1), width="stretch")
@@ -68,12 +75,12 @@ favourite = int(atlas.favourite[row])
 predictions = resources.current_test_predictions()
 
 with guarded("the unit's pictures and votes"):
-    st.subheader(unit_name(layer, unit).capitalize())
+    st.subheader(unit_name(layer, kind, unit).capitalize())
     imagined, behaviour, votes = st.columns([1.05, 1.4, 1.6])
     with imagined:
         st.markdown("**What the model imagines for it**")
         st.image(upscale(atlas.act_max[row], 8), width=224, clamp=True)
-        objective = {"conv1": "its value at the centre of the map", "conv2": "its value at the centre of the map", "dense1": "its value before the ReLU", "predictions": "the class's logit (before the softmax)"}[layer]
+        objective = {"conv": "its value at the centre of the map", "dense": "its value before the ReLU", "softmax": "the class's logit (before the softmax)"}[kind]
         reached, p99 = float(atlas.act_max_reached[row]), float(atlas.score_p99[row])
         st.caption(
             f"Built from noise by {atlas.steps} steps of gradient ascent on {objective}, with 1 px jitter and penalties "
@@ -82,17 +89,16 @@ with guarded("the unit's pictures and votes"):
     with behaviour:
         share = float(atlas.active_share[row])
         active_text = {
-            "conv1": f"{share:.0%} of map positions are above zero, on average over the test pictures",
-            "conv2": f"{share:.0%} of map positions are above zero, on average over the test pictures",
-            "dense1": f"active (above zero) for {share:.0%} of the test pictures",
-            "predictions": f"the model's answer for {share:.1%} of the test pictures",
-        }[layer]
+            "conv": f"{share:.0%} of map positions are above zero, on average over the test pictures",
+            "dense": f"active (above zero) for {share:.0%} of the test pictures",
+            "softmax": f"the model's answer for {share:.1%} of the test pictures",
+        }[kind]
         st.markdown(f"**How it behaves:** {active_text}.")
-        what = {"conv1": "strongest value in its map", "conv2": "strongest value in its map", "dense1": "activation", "predictions": "logit"}[layer]
+        what = {"conv": "strongest value in its map", "dense": "activation", "softmax": "logit"}[kind]
         show_figure(class_bars(atlas.class_means[row], "Mean per true class", what, highlight=favourite), "units_class_means")
         st.caption(f"{HIGHLIGHT_NAME.capitalize()}: its favourite class, {CLASS_NAMES[favourite]} (the highest mean).")
     with votes:
-        if layer in ("conv2", "dense1"):
+        if layer in voting:
             show_figure(
                 class_bars(atlas.votes[row], "What it votes for", "logit with it minus logit without it", signed=True),
                 "units_votes",
@@ -101,27 +107,35 @@ with guarded("the unit's pictures and votes"):
             f"How much each class's logit drops when this unit is switched off. {POSITIVE_NAME.capitalize()} (+): it pushes that class up; "
             f"{NEGATIVE_NAME} (−): it pushes it down. Averaged over the 10,000 test pictures, dropout off."
         )
-        elif layer == "predictions":
-            show_figure(feeder_bars(atlas.feeders[unit], unit), "units_feeders")
-            strongest = [int(u) for u in np.argsort(atlas.feeders[unit])[::-1][:4]]
-            st.caption("Open one of the strongest feeders:")
-            for column, u in zip(st.columns(len(strongest)), strongest):
-                column.button(f"unit {u}", key=f"units_feeder_{u}", on_click=choose, args=("dense1", u), width="stretch")
-        else:
-            st.markdown("**The 3x3 kernel is the whole story.**")
+        elif kind == "softmax":
+            feeders = feeder_layer(engine)
+            show_figure(feeder_bars(atlas.feeders[unit], unit, feeders), "units_feeders")
+            if feeders in sizes:
+                strongest = [int(u) for u in np.argsort(atlas.feeders[unit])[::-1][:4]]
+                st.caption("Open one of the strongest feeders:")
+                for column, u in zip(st.columns(len(strongest)), strongest):
+                    column.button(f"unit {u}", key=f"units_feeder_{u}", on_click=choose, args=(feeders, u), width="stretch")
+        elif layer == first_conv:
+            k = engine.info(layer).receptive_field
+            st.markdown(f"**The {k}x{k} kernel is the whole story.**")
             st.caption(
-                "A conv1 value is the 9 weights below times the 3x3 patch of pixels under them, plus a bias, then ReLU. "
+                f"A {layer} value is the {k * k} weights below times the {k}x{k} patch of pixels under them, plus a bias, then ReLU. "
                 "So the picture on the left is only this pattern drawn at the centre; the exemplars below show where it occurs in real garments."
             )
-            show_figure(kernel_mosaic(conv_kernels(loaded.model, "conv1")[..., unit : unit + 1], f"conv1 filter {unit}"), "units_kernel")
+            show_figure(kernel_mosaic(engine.kernels(layer)[..., unit : unit + 1], f"{layer} filter {unit}"), "units_kernel")
+        else:
+            st.markdown("**Its votes are not measured.**")
+            st.caption(
+                f"Switching a {layer} channel off changes every convolution after it, so its effect on each class is not one "
+                f"exact sum; the votes are measured for {engine.conv_names[-1]} and the dense layers. Its exemplars below show what it responds to."
+            )
 
 
 def exemplar_section(title: str, indices: np.ndarray, positions: np.ndarray | None, key: str) -> None:
     st.markdown(f"#### {title}")
     boxes = None
-    if positions is not None and layer in ("conv1", "conv2"):
-        index = [l.name for l in loaded.model.layers].index(layer)
-        boxes = [receptive_field(loaded.model, index, int(r), int(c)) for r, c in positions]
+    if positions is not None and kind == "conv":
+        boxes = [engine.info(layer).field(int(r), int(c)) for r, c in positions]
     st.image(exemplar_grid(data.x_test[indices], boxes), width="stretch")
     labels = [
         f"#{int(i)} {CLASS_NAMES[int(data.y_test[i])]}" + ("" if predictions[i] == data.y_test[i] else f" (model: {CLASS_NAMES[int(predictions[i])]})")
@@ -134,7 +148,7 @@ def exemplar_section(title: str, indices: np.ndarray, positions: np.ndarray | No
         open_in_explorer(int(picked))
 
 
-box_note = f" ({HIGHLIGHT_NAME} box: the patch of pixels its strongest value saw)" if layer in ("conv1", "conv2") else ""
+box_note = f" ({HIGHLIGHT_NAME} box: the patch of pixels its strongest value saw)" if kind == "conv" else ""
 with guarded("the strongest exemplars"):
     exemplar_section(f"The 9 test pictures that excite it most{box_note}", atlas.top[row], atlas.top_position[row], "top")
 with guarded("the weakest exemplars"):

@@ -9,14 +9,15 @@ from app_pages.panels import on_phone, require_model, show_figure
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
 from fashion_viz.attribution_figures import attribution_grid_figure, faithfulness_table, whatif_figure
-from fashion_viz.explain.attribution import METHODS, NOTES, TITLES, attribute
+from fashion_viz.explain.attribution import METHODS, attribute
 from fashion_viz.explain.faithfulness import load_report, report_path
 from fashion_viz.explain.whatif import InputEdit, edit_image, explain_change, strongest_units
 from fashion_viz.figures import probability_chart
 from fashion_viz.architecture import model_input
 
 loaded = require_model()
-scorer = resources.current_score_model()
+engine = resources.current_engine()
+no_units_off = {layer: [] for layer in engine.maskable}
 
 st.title("Why does the model decide what it does?")
 st.caption(
@@ -32,16 +33,18 @@ with guarded("the attribution maps and what-if"):
         st.info("Upload a photo of a garment (or choose another input) to start.")
         st.stop()
 
-    _, original = scorer.predict(model_input(chosen.image))
+    _, original = engine.predict(model_input(chosen.image))
     original = original[0]
     predicted = int(np.argmax(original))
 
     # ------------------------------------------------------------ what-if (applies to everything below)
-    off = st.session_state.setdefault(state.WHY_OFF, {"conv1": [], "conv2": [], "dense1": []})
+    off = st.session_state.get(state.WHY_OFF)
+    if not isinstance(off, dict) or set(off) != set(no_units_off):  # another model (its layers) since the last run
+        off = st.session_state[state.WHY_OFF] = dict(no_units_off)
     with st.expander("What if… switch units off or change the picture", expanded=False):
-        acts = resources.current_extractor()(chosen.image)
-        a, b, c = st.columns(3)
-        for column, layer, size in ((a, "conv1", 32), (b, "conv2", 64), (c, "dense1", 128)):
+        acts = engine.activations(chosen.image)
+        for column, layer in zip(st.columns(len(engine.maskable)), engine.maskable):
+            size, noun = engine.widths[layer], "unit" if engine.info(layer).kind == "dense" else "channel"
             key = f"why_off_{layer}"
             st.session_state[key] = off[layer]
 
@@ -49,7 +52,7 @@ with guarded("the attribution maps and what-if"):
                 st.session_state[state.WHY_OFF][layer] = list(st.session_state[key])
 
             column.multiselect(f"{layer}: switch off", list(range(size)), key=key, on_change=changed,
-                               format_func=lambda k, layer=layer: f"{'unit' if layer == 'dense1' else 'channel'} {k}")
+                               format_func=lambda k, noun=noun: f"{noun} {k}")
             if column.button(f"Switch off the 5 strongest ({layer})", key=f"why_strongest_{layer}", width="stretch"):
                 off[layer] = sorted(set(off[layer]) | set(strongest_units(acts.layer(layer).values)))
                 st.rerun()
@@ -72,13 +75,13 @@ with guarded("the attribution maps and what-if"):
         if st.button("Reset the what-if", icon=":material/restart_alt:"):
             for key in [k for k in st.session_state if str(k).startswith("why_") and k != "why_source"]:
                 del st.session_state[key]
-            st.session_state[state.WHY_OFF] = {"conv1": [], "conv2": [], "dense1": []}
+            st.session_state[state.WHY_OFF] = dict(no_units_off)
             st.rerun()
 
     image = edit_image(chosen.image, edit)
     switched_off = {layer: units for layer, units in off.items() if units}
     changed = bool(switched_off) or not edit.is_identity
-    _, probabilities = scorer.predict(model_input(image), switched_off)
+    _, probabilities = engine.predict(model_input(image), switched_off)
     probabilities = probabilities[0]
     if changed:
         st.info(explain_change(original, probabilities, switched_off, edit), icon=":material/science:")
@@ -89,16 +92,16 @@ with guarded("the attribution maps and what-if"):
                               format_func=lambda k: f"{CLASS_NAMES[k]} ({probabilities[k]:.0%})")
         contrast_choice = s2.selectbox("…rather than (contrastive)", [None, *range(len(CLASS_NAMES))], key="why_contrast_class",
                                        format_func=lambda k: "no other class" if k is None else CLASS_NAMES[k])
-        methods = st.multiselect("Methods", METHODS, default=list(METHODS), format_func=TITLES.get, key="why_methods")
+        methods = st.multiselect("Methods", METHODS, default=list(METHODS), format_func=lambda key: METHODS[key].title, key="why_methods")
         s3, s4, s5 = st.columns(3)
         opacity = s3.slider("Map opacity", 0.0, 1.0, 0.6, 0.05, key="why_opacity")
-        cam_layer = s4.radio("Grad-CAM layer", ["conv2", "conv1"], horizontal=True, key="why_cam_layer")
+        cam_layer = s4.radio("Grad-CAM layer", list(reversed(engine.conv_names)), horizontal=True, key="why_cam_layer")
         patches = {"2 px, stride 1": (2, 1), "3 px, stride 1": (3, 1), "4 px, stride 2": (4, 2), "6 px, stride 2": (6, 2), "8 px, stride 4": (8, 4)}
         patch = patches[s5.select_slider("Occlusion patch", options=list(patches), value="4 px, stride 2", key="why_patch")]
 
     contrast = None if contrast_choice is None or contrast_choice == target else int(contrast_choice)
     options = {"gradcam": {"layer": cam_layer}, "gradcam++": {"layer": cam_layer}, "occlusion": {"patch": patch[0], "stride": patch[1]}}
-    results = [attribute(scorer, image, m, int(target), contrast, switched_off, **options.get(m, {})) for m in methods]
+    results = [attribute(engine, image, m, int(target), contrast, switched_off, **options.get(m, {})) for m in methods]
 
     maps, scores = st.columns([2.6, 1])
     with maps:
@@ -117,8 +120,8 @@ with guarded("the attribution maps and what-if"):
 
 with guarded("the method notes"):
     with st.expander("What each method measures, and its known weaknesses", expanded=False):
-        for method in METHODS:
-            st.markdown(f"**{TITLES[method]}** ({'signed' if method in ('integrated-gradients', 'occlusion') else 'unsigned'}): {NOTES[method]}")
+        for method in METHODS.values():
+            st.markdown(f"**{method.title}** ({'signed' if method.signed else 'unsigned'}): {method.note}")
 
 with guarded("the faithfulness table"):
     st.subheader("How far can each map be trusted?")

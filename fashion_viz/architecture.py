@@ -157,6 +157,25 @@ def parameter_count(text: str) -> int:
     return total + len(CLASS_NAMES) * (flat + 1)
 
 
+def multiply_adds(text: str) -> int:
+    """Multiply-adds of one picture's forward pass (conv and dense layers): what a training step's cost per
+    picture scales with, to first order, from one architecture to another."""
+    channels, size, total, flat = 1, IMAGE_SIZE, 0, 0
+    for layer in parse_spec(text):
+        if layer.kind == "conv":
+            size -= layer.kernel - 1
+            total += size * size * layer.size * layer.kernel * layer.kernel * channels
+            channels = layer.size
+        elif layer.kind == "pool":
+            size //= 2
+        elif layer.kind == "flatten":
+            flat = size * size * channels
+        elif layer.kind == "dense":
+            total += flat * layer.size
+            flat = layer.size
+    return total + flat * len(CLASS_NAMES)
+
+
 def build_model(spec: str = SEED_SPEC, dtype_policy: str | None = None, seed: int | None = None, initializer: str = "glorot_uniform"):
     """A member of the family from its SPEC (the seed by default: 225,034 parameters), layers named for diagrams.
 

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from PIL import Image
 
 from fashion_viz import CLASS_NAMES
-from fashion_viz.explain.attribution import TITLES
+from fashion_viz.explain.attribution import METHODS
 from fashion_viz.figures import figure
 from fashion_viz.palette import ACTIVATION_SCALE, DIVERGING_SCALE, GRID_COLOUR, HIGHLIGHT_COLOUR, IMAGE_SCALE, NEGATIVE_NAME, POSITIVE_NAME, REFERENCE_COLOUR
 
@@ -66,11 +66,11 @@ def attribution_grid_figure(image: np.ndarray, results: Sequence, opacity: float
                 colorbar=bar,
                 xaxis=f"x{suffix}",
                 yaxis=f"y{suffix}",
-                name=TITLES[result.method],
-                hovertemplate=f"{TITLES[result.method]}<br>row %{{y}}, column %{{x}}: %{{customdata:.4f}}<extra></extra>",
+                name=METHODS[result.method].title,
+                hovertemplate=f"{METHODS[result.method].title}<br>row %{{y}}, column %{{x}}: %{{customdata:.4f}}<extra></extra>",
             )
         )
-        annotations.append(dict(text=f"<b>{TITLES[result.method]}</b>", x=x0 + width / 2, y=y1, xref="paper", yref="paper", showarrow=False, yanchor="bottom"))
+        annotations.append(dict(text=f"<b>{METHODS[result.method].title}</b>", x=x0 + width / 2, y=y1, xref="paper", yref="paper", showarrow=False, yanchor="bottom"))
     target = results[0]
     what = CLASS_NAMES[target.target] + (f" rather than {CLASS_NAMES[target.contrast]}" if target.contrast is not None else "")
     return figure(traces, f"Why {what}: each method's map over the picture", row_px * rows + title_px, annotations=annotations, margin=dict(l=10, r=10, t=title_px, b=10), **axes)
@@ -130,7 +130,7 @@ def faithfulness_table(report) -> pd.DataFrame:
     randomisation check's median Spearman correlation after each stage."""
     rows = []
     stages = list(next(iter(report.randomisation_spearman.values())))
-    for method, title in TITLES.items():
+    for method, title in ((key, m.title) for key, m in METHODS.items()):
         row = {
             "method": title,
             "deletion AUC (lower is better)": report.deletion_auc[method],

@@ -60,12 +60,19 @@ class TerminalProgress:
 
 
 def cmd_train(args) -> int:
+    from fashion_viz.engine import Engine
     from fashion_viz.data import load_fashion_mnist
     from fashion_viz.storage import card_path, release_reservation, reserve_new_model_path, save_model, trained_models_dir
+    from fashion_viz.architecture import SpecError, normalised_spec, parameter_count
     from fashion_viz.training import schedule_config, train
 
+    try:
+        architecture = normalised_spec(args.architecture)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
     config = schedule_config(
         args.schedule,
+        architecture=architecture,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
@@ -74,7 +81,7 @@ def cmd_train(args) -> int:
         train_limit=args.train_limit,
     )
     data = load_fashion_mnist()
-    print(f"Training on {data.source}: {config.epochs} epochs, batch {config.batch_size}.", file=sys.stderr)
+    print(f"Training {architecture} ({parameter_count(architecture):,} weights) on {data.source}: {config.epochs} epochs, batch {config.batch_size}.", file=sys.stderr)
     result = train(data, config, TerminalProgress())
     out = Path(args.out) if args.out else reserve_new_model_path(trained_models_dir())
     try:
@@ -90,18 +97,19 @@ def cmd_train(args) -> int:
         from fashion_viz.explain.precompute import prepare_views
 
         print("Preparing the Units and Map pages' data for it…", file=sys.stderr, flush=True)
-        prepare_views(result.model, out, card.model_sha256, data.x_test, data.y_test)
+        prepare_views(Engine(result.model), out, card.model_sha256, data.x_test, data.y_test)
     return EXIT_OK
 
 
 def cmd_evaluate(args) -> int:
     from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.engine import Engine
     from fashion_viz.evaluation import evaluate
     from fashion_viz.storage import load_checked_model
 
     loaded = load_checked_model(Path(args.model))
     data = load_fashion_mnist()
-    result = evaluate(loaded.model, data.x_test, data.y_test)
+    result = evaluate(Engine(loaded.model), data.x_test, data.y_test)
     report = {
         "model": str(loaded.path),
         "test_accuracy": result.accuracy,
@@ -137,13 +145,13 @@ def per_image(paths: list[str], as_json: bool, compute, text) -> int:
 
 
 def cmd_predict(args) -> int:
-    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.engine import Engine
     from fashion_viz.storage import load_checked_model
 
-    extractor = ActivationExtractor(load_checked_model(Path(args.model)).model)
+    engine = Engine(load_checked_model(Path(args.model)).model)
 
     def classify(path, prepared) -> dict:
-        probabilities = extractor.probabilities(prepared.image)[0]
+        probabilities = engine.probabilities(prepared.image[None])[0]
         index = int(probabilities.argmax())
         result = {
             "path": path,
@@ -162,6 +170,7 @@ def cmd_info(args) -> int:
     import keras
     import tensorflow as tf
 
+    from fashion_viz.architecture import SEED_SPEC
     from fashion_viz.data import FILES, DatasetError, candidate_dirs, download_with_keras, find_dataset_dir, load_fashion_mnist
     from fashion_viz.storage import check_model_file, list_model_files
 
@@ -180,6 +189,7 @@ def cmd_info(args) -> int:
         entry = {"path": str(path), "sha256": digest, "matches_card": card is not None}
         if card is not None:
             entry["test_accuracy"] = card.test_accuracy
+            entry["architecture"] = card.spec or SEED_SPEC  # cards written before SPECs were all the seed
         else:
             entry["error"] = error
         models.append(entry)
@@ -193,7 +203,8 @@ def cmd_info(args) -> int:
         for entry in models:
             status = "ok" if entry.get("matches_card") else "FAILS its check"
             accuracy = f", test accuracy {entry['test_accuracy']:.2%}" if entry.get("test_accuracy") else ""
-            print(f"Model: {entry['path']} sha256 {entry['sha256'][:16]}… {status}{accuracy}")
+            shape = f", {entry['architecture']}" if entry.get("architecture") else ""
+            print(f"Model: {entry['path']} sha256 {entry['sha256'][:16]}… {status}{accuracy}{shape}")
     return EXIT_OK
 
 
@@ -223,7 +234,7 @@ def parse_position(text: str) -> tuple[int, ...]:
 
 
 def cmd_calc(args) -> int:
-    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.engine import Engine
     from fashion_viz.explain.arithmetic import PositionError, describe, explain_value, masked_dropout
     from fashion_viz.storage import load_checked_model
 
@@ -236,7 +247,8 @@ def cmd_calc(args) -> int:
     if prepared is None:
         print(json.dumps({"path": args.image, "error": error}) if args.json else f"{args.image}: error: {error}")
         return EXIT_FAILED
-    activations = ActivationExtractor(loaded.model)(prepared.image)
+    engine = Engine(loaded.model)
+    activations = engine.activations(prepared.image)
     try:
         calc = explain_value(loaded.model, prepared.image, activations, args.layer, at)
     except PositionError as exc:
@@ -245,7 +257,7 @@ def cmd_calc(args) -> int:
     if args.train_mask is not None:
         if calc.kind != "dropout":
             raise UsageError(f"--train-mask applies to dropout layers; {args.layer} is a {calc.kind} layer.")
-        masked = masked_dropout(loaded.model, prepared.image, activations, args.layer, args.train_mask)
+        masked = masked_dropout(engine, prepared.image, activations, args.layer, args.train_mask)
         result.update(
             train_mask_seed=args.train_mask,
             rate=masked.rate,
@@ -268,8 +280,9 @@ def cmd_calc(args) -> int:
 
 def cmd_explain(args) -> int:
     from fashion_viz.attribution_figures import overlay_png
-    from fashion_viz.explain.attribution import ScoreModel, attribute, class_index
     from fashion_viz.architecture import model_input
+    from fashion_viz.engine import Engine
+    from fashion_viz.explain.attribution import attribute, class_index
     from fashion_viz.storage import load_checked_model
 
     try:
@@ -278,7 +291,7 @@ def cmd_explain(args) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     loaded = load_checked_model(Path(args.model))
-    scorer = ScoreModel(loaded.model)
+    scorer = Engine(loaded.model)
     png_dir = Path(args.png) if args.png else None
     if png_dir:
         png_dir.mkdir(parents=True, exist_ok=True)
@@ -350,16 +363,18 @@ def cmd_faithfulness(args) -> int:
 
 def stored_or_prepared_views(loaded, data, need_map: bool = True):
     """The model's stored Units/Map data; computed and stored first when missing (says so on stderr)."""
+    from fashion_viz.engine import Engine
     from fashion_viz.explain.precompute import prepare_views, stored_views
 
     views = stored_views(loaded.path, loaded.card.model_sha256)
     if views.atlas is None or (need_map and views.embedding is None):
         print(f"Preparing the unit pictures and the map for {loaded.path.name} (once per model, about a minute)…", file=sys.stderr, flush=True)
-        views = prepare_views(loaded.model, loaded.path, loaded.card.model_sha256, data.x_test, data.y_test)
+        views = prepare_views(Engine(loaded.model), loaded.path, loaded.card.model_sha256, data.x_test, data.y_test)
     return views
 
 
 def cmd_precompute(args) -> int:
+    from fashion_viz.engine import Engine
     from fashion_viz.data import load_fashion_mnist
     from fashion_viz.explain.embedding import embedding_path
     from fashion_viz.explain.precompute import prepare_views
@@ -375,7 +390,7 @@ def cmd_precompute(args) -> int:
             last[stage] = share
             print(f"{stage}: {share:.0%}", file=sys.stderr, flush=True)
 
-    views = prepare_views(loaded.model, loaded.path, loaded.card.model_sha256, data.x_test, data.y_test, method=args.method, force=args.force, progress=progress)
+    views = prepare_views(Engine(loaded.model), loaded.path, loaded.card.model_sha256, data.x_test, data.y_test, method=args.method, force=args.force, progress=progress)
     report = {
         "model": str(loaded.path),
         "units": str(unit_atlas_path(loaded.path)),
@@ -389,6 +404,7 @@ def cmd_precompute(args) -> int:
 
 
 def cmd_visualize(args) -> int:
+    from fashion_viz.engine import Engine
     from fashion_viz.data import load_fashion_mnist
     from fashion_viz.explain.units import UnitError, unit_row, unit_sizes
     from fashion_viz.storage import load_checked_model
@@ -396,7 +412,7 @@ def cmd_visualize(args) -> int:
 
     loaded = load_checked_model(Path(args.model))
     try:
-        row = unit_row(unit_sizes(loaded.model), args.layer, args.unit)
+        row = unit_row(unit_sizes(Engine(loaded.model)), args.layer, args.unit)
     except UnitError as exc:
         raise UsageError(str(exc)) from None
     atlas = stored_or_prepared_views(loaded, load_fashion_mnist(), need_map=False).atlas
@@ -416,19 +432,19 @@ def cmd_visualize(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.engine import Engine
     from fashion_viz.data import load_fashion_mnist
-    from fashion_viz.explain.embedding import NeighbourIndex, dense1_features, place
+    from fashion_viz.explain.embedding import NeighbourIndex, map_features, map_layer, place
     from fashion_viz.storage import load_checked_model
 
     loaded = load_checked_model(Path(args.model))
     data = load_fashion_mnist()
     emap = stored_or_prepared_views(loaded, data).embedding
-    index = NeighbourIndex(dense1_features(loaded.model, data.x_test))
-    extractor = ActivationExtractor(loaded.model)
+    engine = Engine(loaded.model)
+    index = NeighbourIndex(map_features(engine, data.x_test))
 
     def embed(path, prepared) -> dict:
-        placed = place(index, emap.xy, extractor(prepared.image).layer("dense1").values)[0]
+        placed = place(index, emap.xy, engine.activations(prepared.image).layer(map_layer(engine)).values)[0]
         return {
             "path": path,
             "xy": [round(float(v), 4) for v in placed.xy],
@@ -445,15 +461,17 @@ def cmd_embed(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fashion_viz.architecture import SEED_SPEC, SPEC_HELP
     from fashion_viz.storage import SHIPPED_MODEL
     from fashion_viz.training import TrainConfig
 
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="python -m fashion_viz", description="Train, evaluate and query the fashion-viz CNN.")
+    parser = argparse.ArgumentParser(prog="fashion-viz", description="Train, evaluate and query the fashion-viz CNN (also: python -m fashion_viz).")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train the seed model on Fashion-MNIST and save it with its model card")
+    train = sub.add_parser("train", help="train a model of the family (the seed by default) on Fashion-MNIST and save it with its model card")
+    train.add_argument("--architecture", default=SEED_SPEC, metavar="SPEC", help=f"the layers: {SPEC_HELP} (default: the seed, {SEED_SPEC})")
     train.add_argument(
         "--schedule",
         choices=("full", "fast"),

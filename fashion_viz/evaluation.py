@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from fashion_viz import CLASS_NAMES
-from fashion_viz.architecture import model_input
 from fashion_viz.card import sample_probabilities_entry
 
 
@@ -18,12 +17,6 @@ class Evaluation:
     confusion: np.ndarray  # (10, 10): rows true class, columns predicted class
     predictions: np.ndarray  # (n,) predicted class per image
     probabilities: np.ndarray  # (n, 10)
-
-
-def predict_batched(model, images: np.ndarray, batch_size: int = 2_000) -> np.ndarray:
-    """Probabilities for many images, in large eager batches (no per-image predict, no retracing)."""
-    out = [np.asarray(model(model_input(images[i : i + batch_size]), training=False)) for i in range(0, len(images), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, len(CLASS_NAMES)), np.float32)
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -52,16 +45,16 @@ def score_predictions(labels: np.ndarray, predictions: np.ndarray, probabilities
     )
 
 
-def evaluate(model, images: np.ndarray, labels: np.ndarray) -> Evaluation:
-    """Score ``model`` on labelled uint8 images."""
-    probabilities = predict_batched(model, images)
+def evaluate(engine, images: np.ndarray, labels: np.ndarray) -> Evaluation:
+    """Score a model (its :class:`fashion_viz.engine.Engine`) on labelled uint8 images."""
+    probabilities = engine.probabilities(images)
     return score_predictions(labels, probabilities.argmax(axis=1), probabilities)
 
 
-def sample_record(model) -> dict:
+def sample_record(engine) -> dict:
     """The card's record of a model's probabilities for the embedded sample pictures (Home draws its first chart
     from it before TensorFlow has loaded), to pass to :func:`fashion_viz.storage.save_model`."""
     from fashion_viz.data import load_sample
 
     sample = load_sample()
-    return sample_probabilities_entry(predict_batched(model, sample.images), sample.images, sample.test_indices)
+    return sample_probabilities_entry(engine.probabilities(sample.images), sample.images, sample.test_indices)

@@ -279,7 +279,7 @@ def single_map_figure(feature_map: np.ndarray, title: str, height: int = 300, ma
     return figure(data, title, height, xaxis=dict(visible=False, range=[-0.5, feature_map.shape[1] - 0.5]), yaxis=PICTURE_Y_AXIS, shapes=shapes, dragmode=False)
 
 
-def flatten_figure(vector: np.ndarray, spatial_shape: tuple[int, int, int], title: str) -> go.Figure:
+def flatten_figure(vector: np.ndarray, spatial_shape: tuple[int, int, int], title: str, source: str = "the last maps") -> go.Figure:
     """The flatten vector as a strip: one column per channel, one row per position.
 
     Flatten orders values position by position with all channels of a position
@@ -302,7 +302,7 @@ def flatten_figure(vector: np.ndarray, spatial_shape: tuple[int, int, int], titl
         [heat],
         title,
         440,
-        xaxis=dict(title=dict(text="channel of pool2/dropout2")),
+        xaxis=dict(title=dict(text=f"channel of {source}")),
         yaxis=dict(title=dict(text="position (row, col)"), autorange="reversed", tickfont=dict(size=9)),
     )
 
@@ -513,7 +513,7 @@ def layer_output_figure(output, info, shared_scale: bool = True, highlight: int 
     """The right picture for any layer's output.
 
     Args:
-        output: :class:`fashion_viz.activations.LayerOutput`.
+        output: :class:`fashion_viz.engine.LayerOutput`.
         info: the layer's :class:`fashion_viz.layer_guide.LayerInfo` (for shapes and titles).
         shared_scale: for spatial outputs, one colour scale for all maps or one per map.
         highlight: a channel to outline in a mosaic.

@@ -189,6 +189,7 @@ class PreparationJobs:
         return self.snapshot(sha)
 
     def _run(self, path: Path, sha: str, data) -> None:
+        from fashion_viz.engine import Engine
         from fashion_viz.explain.precompute import overall_share, prepare_views
         from fashion_viz.storage import load_checked_model
 
@@ -199,7 +200,7 @@ class PreparationJobs:
                 if loaded.card.model_sha256 != sha:
                     raise RuntimeError("the model file changed while its preparation was queued")
                 prepare_views(
-                    loaded.model, path, sha, data.x_test, data.y_test, method=self.method,
+                    Engine(loaded.model), path, sha, data.x_test, data.y_test, method=self.method,
                     progress=lambda stage, share: self._set(sha, stage=stage, share=overall_share(stage, share)),
                     **({} if self.steps is None else {"steps": self.steps}),
                 )

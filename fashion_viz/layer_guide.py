@@ -25,10 +25,13 @@ class LayerInfo:
     receptive_field: int | None  # in input pixels, for spatial layers
     title: str
     explanation: str
+    stride: int = 1  # input pixels between neighbouring positions of this layer's maps (spatial layers)
 
-    @property
-    def shape_text(self) -> str:
-        return " x ".join(str(d) for d in self.output_shape)
+    def field(self, row: int, col: int) -> tuple[int, int, int, int]:
+        """The input pixels (top, left, bottom, right; end exclusive) that position (row, col) depends on:
+        valid convolutions and pooling windows only ever look down and right of their position."""
+        top, left = row * self.stride, col * self.stride
+        return top, left, top + self.receptive_field, left + self.receptive_field
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -153,6 +156,7 @@ def describe_layers(model) -> list[LayerInfo]:
                 receptive_field=rf if len(out_shape) == 3 else None,
                 title=title,
                 explanation=text,
+                stride=jump,
             )
         )
     return infos

@@ -22,9 +22,10 @@ from typing import Protocol
 import numpy as np
 
 from fashion_viz import CLASS_NAMES
-from fashion_viz.architecture import PIXEL_MAX, SEED_SPEC
+from fashion_viz.architecture import PIXEL_MAX, SEED_SPEC, multiply_adds
 from fashion_viz.card import ModelCard
 from fashion_viz.data import FashionMNIST
+from fashion_viz.engine import Engine
 from fashion_viz.evaluation import Evaluation, evaluate, sample_record
 
 
@@ -197,11 +198,13 @@ def measure_step_timing(images: np.ndarray, labels: np.ndarray, config: TrainCon
 
 def estimate_seconds(config: TrainConfig, timing: StepTiming, n_images: int = 60_000, test_images: int = 10_000) -> float:
     """Expected wall time of a run on this machine: its training steps at the measured cost, the validation and
-    test passes (a forward pass costs about a third of a training step per image), one trace and the save."""
+    test passes (a forward pass costs about a third of a training step per image), one trace and the save. The
+    step is timed on the seed; another architecture's cost per picture is scaled by its multiply-adds."""
     n_train, n_val = split_sizes(min(n_images, config.train_limit or n_images), config.validation_size)
     steps = n_train // config.batch_size
-    epoch = steps * timing.seconds_per_step(config.batch_size) + n_val * timing.image_s / 3
-    return timing.trace_s + SAVE_SECONDS + test_images * timing.image_s / 3 + config.epochs * epoch
+    image_s = timing.image_s * multiply_adds(config.architecture) / multiply_adds(SEED_SPEC)
+    epoch = steps * (timing.step_s + image_s * config.batch_size) + n_val * image_s / 3
+    return timing.trace_s + SAVE_SECONDS + test_images * image_s / 3 + config.epochs * epoch
 
 
 def remaining_seconds(elapsed: float, fraction: float) -> float | None:
@@ -465,15 +468,16 @@ def train(
     serving.set_weights(model.get_weights())
     if cancelled:
         return TrainResult(serving, history, seconds, True, steps_run)
-    validation = evaluate(serving, x_val, y_val)
+    engine = Engine(serving)
+    validation = evaluate(engine, x_val, y_val)
     result = TrainResult(serving, history, seconds, False, steps_run, validation)
     if evaluate_on_test:
         x_test, y_test = data.x_test, data.y_test
         if config.test_limit:
             x_test, y_test = x_test[: config.test_limit], y_test[: config.test_limit]
-        result.evaluation = evaluate(serving, x_test, y_test)
+        result.evaluation = evaluate(engine, x_test, y_test)
     result.card = model_card(config, result, data, bf16=use_bf16, strategy=strategy)
-    result.sample_probabilities = sample_record(serving)
+    result.sample_probabilities = sample_record(engine)
     return result
 
 

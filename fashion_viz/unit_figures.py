@@ -69,8 +69,9 @@ def class_bars(values: np.ndarray, title: str, x_title: str, highlight: int | No
     return figure([bars], title, height, xaxis=x_axis, yaxis=dict(autorange="reversed"), margin=dict(l=10, r=10, t=40, b=10))
 
 
-def feeder_bars(contributions: np.ndarray, cls: int, count: int = 6, height: int = 330):
-    """The dense1 units that raise (+, the positive colour) and lower (−) one class's logit most, on average over that class's pictures."""
+def feeder_bars(contributions: np.ndarray, cls: int, layer: str, count: int = 6, height: int = 330):
+    """The units of ``layer`` (the one feeding the classes) that raise (+, the positive colour) and lower (−) one
+    class's logit most, on average over that class's pictures."""
     contributions = np.asarray(contributions, float)
     order = np.argsort(contributions)
     chosen = list(order[::-1][:count]) + list(order[:count][::-1])
@@ -83,11 +84,11 @@ def feeder_bars(contributions: np.ndarray, cls: int, count: int = 6, height: int
         y=[f"unit {u}" for u in chosen],
         customdata=chosen,
         marker=dict(color=[sign_colour(v) for v in values]),
-        hovertemplate="dense1 %{y}: %{x:+.3f} on average<extra></extra>",
+        hovertemplate=f"{layer} %{{y}}: %{{x:+.3f}} on average<extra></extra>",
     )
     return figure(
         [bars],
-        f"dense1 units that feed {CLASS_NAMES[cls]} most",
+        f"{layer} units that feed {CLASS_NAMES[cls]} most",
         height,
         xaxis=dict(title=dict(text="mean activation x weight into the logit"), zeroline=True, zerolinecolor=INK_COLOUR),
         yaxis=dict(autorange="reversed", type="category", dtick=1),

@@ -39,10 +39,10 @@ def shipped():
 
 
 @pytest.fixture(scope="session")
-def extractor(shipped):
-    from fashion_viz.activations import ActivationExtractor
+def engine(shipped):
+    from fashion_viz.engine import Engine
 
-    return ActivationExtractor(shipped.model)
+    return Engine(shipped.model)
 
 
 @pytest.fixture(scope="session")

@@ -67,7 +67,7 @@ def test_home_draws_a_sample_pictures_chart_without_calling_the_model(shipped, m
     def no_model_call(*args, **kwargs):
         raise AssertionError("Home called the model for a sample picture")
 
-    monkeypatch.setattr(resources, "current_extractor", no_model_call)
+    monkeypatch.setattr(resources, "current_engine", no_model_call)
     monkeypatch.setattr(resources, "current_model", no_model_call)
     at = open_page()
     stored_chart = next(c for c in charts(at) if c["layout"]["title"]["text"].startswith("Prediction:"))
@@ -627,8 +627,8 @@ def test_units_page_waits_for_a_model_being_prepared(model_copy, fmnist, monkeyp
     assert [h.value for h in at.subheader] == ["Conv2 channel 0"]
 
 
-def test_map_page_places_the_picture_among_its_neighbours(fmnist, shipped):
-    from fashion_viz.explain.embedding import NeighbourIndex, dense1_features, place
+def test_map_page_places_the_picture_among_its_neighbours(fmnist, shipped, engine):
+    from fashion_viz.explain.embedding import NeighbourIndex, map_features, place
     from fashion_viz.explain.precompute import stored_views
     from fashion_viz.unit_figures import MAP_TRACE_MISCLASSIFIED, MAP_TRACE_PICTURE
 
@@ -638,7 +638,7 @@ def test_map_page_places_the_picture_among_its_neighbours(fmnist, shipped):
     figure = [c for c in charts(at) if c.layout.title.text.startswith("The test set as the model sees it")][0]
     traces = {t.name: t for t in figure.data}
     emap = stored_views(shipped.path, shipped.card.model_sha256).embedding
-    features = dense1_features(shipped.model, fmnist.x_test)
+    features = map_features(engine, fmnist.x_test)
     expected = place(NeighbourIndex(features), emap.xy, features[chosen], exclude=np.array([chosen]))[0]
     star = traces[MAP_TRACE_PICTURE]
     assert star.type == "scattergl", "WebGL points are drawn above SVG traces: an SVG star would be hidden under them"

@@ -7,7 +7,7 @@ import pytest
 from conftest import write_png
 from test_cli import run_cli
 
-from fashion_viz.activations import ActivationExtractor
+from fashion_viz.engine import Engine
 from fashion_viz.explain.arithmetic import (
     PositionError,
     dropout_masks,
@@ -15,7 +15,7 @@ from fashion_viz.explain.arithmetic import (
     flatten_index,
     masked_dropout,
     monte_carlo_dropout,
-    receptive_field,
+    field_of,
     softmax_with_temperature,
 )
 from fashion_viz.architecture import build_model, model_input
@@ -28,9 +28,9 @@ EXPECTED_FIELDS = {"conv1": 3, "pool1": 4, "dropout1": 4, "conv2": 8, "pool2": 1
 
 @pytest.fixture(scope="module")
 def fresh():
-    """A freshly initialised seed model (no training), with its extractor."""
+    """A freshly initialised seed model (no training), with its engine."""
     model = build_model(seed=3)
-    return model, ActivationExtractor(model)
+    return model, Engine(model)
 
 
 def random_positions(shape, rng, count):
@@ -52,11 +52,11 @@ def keras_pre_activation(model, index, x):
 
 
 @pytest.mark.parametrize("which", ["shipped", "fresh"])
-def test_every_layer_every_number_matches_the_model(which, shipped, extractor, fresh, sample):
-    model, ex = (shipped.model, extractor) if which == "shipped" else fresh
+def test_every_layer_every_number_matches_the_model(which, shipped, engine, fresh, sample):
+    model, ex = (shipped.model, engine) if which == "shipped" else fresh
     rng = np.random.default_rng(0)
     for image in sample.images[::50]:
-        acts = ex(image)
+        acts = ex.activations(image)
         for index, name in enumerate(LAYER_NAMES):
             values = acts.layers[index].values
             positions = random_positions(values.shape, rng, 12)
@@ -82,9 +82,9 @@ def test_every_layer_every_number_matches_the_model(which, shipped, extractor, f
                     assert calc.probabilities == pytest.approx(acts.probabilities, abs=1e-6)
 
 
-def test_conv_inputs_and_weights_are_the_window_and_the_filter(shipped, extractor, sample):
+def test_conv_inputs_and_weights_are_the_window_and_the_filter(shipped, engine, sample):
     image = sample.images[7]
-    acts = extractor(image)
+    acts = engine.activations(image)
     calc = explain_value(shipped.model, image, acts, "conv2", (4, 5, 17))
     kernel, bias = shipped.model.get_layer("conv2").get_weights()
     np.testing.assert_array_equal(calc.weights.reshape(3, 3, 32), kernel[:, :, :, 17])
@@ -97,7 +97,7 @@ def test_conv_inputs_and_weights_are_the_window_and_the_filter(shipped, extracto
 @pytest.mark.parametrize("name, size", EXPECTED_FIELDS.items())
 def test_receptive_field_sizes(shipped, name, size):
     index = LAYER_NAMES.index(name)
-    top, left, bottom, right = receptive_field(shipped.model, index, 1, 2)
+    top, left, bottom, right = field_of(shipped.model, index, 1, 2)
     assert (bottom - top, right - left) == (size, size)
 
 
@@ -106,25 +106,28 @@ def test_receptive_field_is_exactly_where_the_gradient_reaches(fresh, name):
     """Input pixels with a non-zero gradient lie inside the field; over many inputs they fill it."""
     import tensorflow as tf
 
-    model, ex = fresh
+    import keras
+
+    model, _ = fresh
     index = LAYER_NAMES.index(name)
-    shape = ex.multi_output_model.outputs[index].shape[1:]
+    every_layer = keras.Model(model.inputs[0], [layer.output for layer in model.layers])  # Keras' own graph, not the engine
+    shape = every_layer.outputs[index].shape[1:]
     rng = np.random.default_rng(1)
     for r, c, k in random_positions(shape, rng, 3):
         images = tf.constant(rng.random((96, 28, 28, 1), dtype=np.float32))
         with tf.GradientTape() as tape:
             tape.watch(images)
-            value = tf.reduce_sum(ex.multi_output_model(images, training=False)[index][:, r, c, k])
+            value = tf.reduce_sum(every_layer(images, training=False)[index][:, r, c, k])
         reached = np.abs(tape.gradient(value, images).numpy()[..., 0]).max(axis=0) > 0
-        top, left, bottom, right = receptive_field(model, index, r, c)
+        top, left, bottom, right = field_of(model, index, r, c)
         field = np.zeros((28, 28), bool)
         field[top:bottom, left:right] = True
         assert not (reached & ~field).any(), f"{name}[{r},{c},{k}]: gradient outside the field"
         assert reached[field].all(), f"{name}[{r},{c},{k}]: the field is larger than what the value depends on"
 
 
-def test_flatten_maps_positions_both_ways(shipped, extractor, sample):
-    acts = extractor(sample.images[3])
+def test_flatten_maps_positions_both_ways(shipped, engine, sample):
+    acts = engine.activations(sample.images[3])
     for r, c, ch in [(0, 0, 0), (2, 3, 17), (4, 4, 63)]:
         unit = flatten_index((5, 5, 64), r, c, ch)
         calc = explain_value(shipped.model, sample.images[3], acts, "flatten", (unit,))
@@ -132,8 +135,8 @@ def test_flatten_maps_positions_both_ways(shipped, extractor, sample):
     assert flatten_index((5, 5, 64), 1, 0, 0) == 320
 
 
-def test_bad_positions_are_refused_with_a_sentence(shipped, extractor, sample):
-    acts = extractor(sample.images[0])
+def test_bad_positions_are_refused_with_a_sentence(shipped, engine, sample):
+    acts = engine.activations(sample.images[0])
     with pytest.raises(PositionError, match="no layer named"):
         explain_value(shipped.model, sample.images[0], acts, "conv3", (0, 0, 0))
     with pytest.raises(PositionError, match="row 26 is out of range for conv1"):
@@ -142,28 +145,26 @@ def test_bad_positions_are_refused_with_a_sentence(shipped, extractor, sample):
         explain_value(shipped.model, sample.images[0], acts, "conv2", (3,))
 
 
-def test_dropout_training_masks(shipped, extractor, sample):
+def test_dropout_training_masks(shipped, engine, sample):
     image = sample.images[150]
-    acts = extractor(image)
-    a = masked_dropout(shipped.model, image, acts, "dropout3", seed=4)
-    b = masked_dropout(shipped.model, image, acts, "dropout3", seed=4)
+    acts = engine.activations(image)
+    a = masked_dropout(engine, image, acts, "dropout3", seed=4)
+    b = masked_dropout(engine, image, acts, "dropout3", seed=4)
     assert np.array_equal(a.mask, b.mask) and np.allclose(a.probabilities, b.probabilities), "a seed draws the same mask"
     assert a.scale == 2.0 and abs(a.mask.mean() - 0.5) < 0.15
     np.testing.assert_allclose(a.after, acts.layer("dropout3").values * a.mask * 2.0)
     assert a.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
-    spatial = masked_dropout(shipped.model, image, acts, "dropout1", seed=1)
+    spatial = masked_dropout(engine, image, acts, "dropout1", seed=1)
     assert spatial.scale == pytest.approx(1 / 0.7) and abs(spatial.mask.mean() - 0.7) < 0.05
-    from fashion_viz.explain.arithmetic import forward_with_masks
-
     # Keeping every unit and scaling by 2 doubles dropout3's output; the prediction follows that, not inference.
-    doubled = forward_with_masks(shipped.model, image, {"dropout3": np.ones((1, 128), bool)})[0]
+    doubled = engine.with_dropout(image, {"dropout3": np.ones((1, 128), bool)})[0]
     logits = (acts.layer("dropout3").values * 2.0) @ shipped.model.get_layer("predictions").get_weights()[0] + shipped.model.get_layer("predictions").get_weights()[1]
     np.testing.assert_allclose(doubled, softmax_with_temperature(logits, 1.0), atol=1e-5)
-    unsure = sample.images[int(np.argmin(extractor.probabilities(sample.images).max(axis=1)))]
-    samples = monte_carlo_dropout(shipped.model, unsure, samples=50, seed=0)
+    unsure = sample.images[int(np.argmin(engine.probabilities(sample.images).max(axis=1)))]
+    samples = monte_carlo_dropout(engine, unsure, samples=50, seed=0)
     assert samples.shape == (50, 10) and np.allclose(samples.sum(axis=1), 1, atol=1e-5)
     assert samples.std(axis=0).max() > 0.02, "on a picture the model is unsure about, the masks make the answer wobble"
-    assert np.array_equal(samples, monte_carlo_dropout(shipped.model, unsure, samples=50, seed=0))
+    assert np.array_equal(samples, monte_carlo_dropout(engine, unsure, samples=50, seed=0))
     assert dropout_masks((10,), 0.3, 0, samples=3).shape == (3, 10)
 
 
@@ -175,10 +176,10 @@ def test_softmax_temperature_keeps_the_ranking():
     assert softmax_with_temperature(logits, 0.25).max() > softmax_with_temperature(logits, 4.0).max()
 
 
-def test_calc_cli_json_agrees_with_the_model(tmp_path, extractor, shipped, sample):
+def test_calc_cli_json_agrees_with_the_model(tmp_path, engine, shipped, sample):
     image = sample.images[45]
     path = write_png(tmp_path / "dress.png", image)
-    acts = extractor(image)
+    acts = engine.activations(image)
     for layer, at in [("conv1", "3,4,5"), ("pool1", "6,6,2"), ("dropout1", "1,2,3"), ("conv2", "4,5,17"), ("pool2", "2,2,9"),
                       ("dropout2", "0,1,2"), ("flatten", "777"), ("dense1", "9"), ("dropout3", "9"), ("predictions", "3")]:
         result = run_cli("calc", str(path), "--layer", layer, "--at", at, "--json")

@@ -8,7 +8,8 @@ from conftest import write_png
 from test_cli import run_cli
 
 from fashion_viz import CLASS_NAMES
-from fashion_viz.explain.attribution import METHODS, ScoreModel, attribute, class_index, score_direction
+from fashion_viz.engine import Engine
+from fashion_viz.explain.attribution import METHODS, attribute, class_index, score_direction
 from fashion_viz.explain.faithfulness import auc, average_ranks, deletion_insertion, fixed_test_set, gaussian_blur, measure, spearman
 from fashion_viz.architecture import model_input
 
@@ -46,7 +47,7 @@ def trigger_model(fmnist):
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(model_input(x), y, batch_size=128, epochs=3, verbose=0, shuffle=False)
     test = with_trigger(fmnist.x_test[np.flatnonzero(fmnist.y_test != TRIGGER_CLASS)[:60]])
-    return model, ScoreModel(model), test
+    return model, Engine(model), test
 
 
 def test_the_trigger_model_learned_the_trigger(trigger_model):
@@ -69,7 +70,7 @@ def test_maps_find_the_planted_trigger(trigger_model, method, options):
 
 
 def test_integrated_gradients_completeness(shipped, sample):
-    sm = ScoreModel(shipped.model)
+    sm = Engine(shipped.model)
     for image in sample.images[::20]:
         for target, contrast in ((3, None), (6, 0)):
             result = attribute(sm, image, "integrated-gradients", target, contrast)
@@ -111,7 +112,7 @@ def test_gradient_agrees_with_a_finite_difference(shipped, sample):
     pixels repeat, max pooling compares exactly equal values, so the derivative from the left and from
     the right differ. Those pixels are recognised (one-sided differences disagree) and skipped; at
     least 60 of the 120 probed pixels must be checked."""
-    sm = ScoreModel(shipped.model)
+    sm = Engine(shipped.model)
     rng = np.random.default_rng(0)
     checked = 0
     for image in sample.images[[40, 80, 130, 160]]:  # pullover, coat, shirt, bag: broad garments
@@ -134,7 +135,7 @@ def test_gradient_agrees_with_a_finite_difference(shipped, sample):
 
 
 def test_every_method_gives_a_picture_sized_map_and_contrast_changes_it(shipped, sample):
-    sm = ScoreModel(shipped.model)
+    sm = Engine(shipped.model)
     image = sample.images[130]  # a shirt
     for method in METHODS:
         alone = attribute(sm, image, method, class_index("Shirt"))
@@ -146,12 +147,12 @@ def test_every_method_gives_a_picture_sized_map_and_contrast_changes_it(shipped,
 
 
 def test_switching_units_off_changes_maps_and_scores(shipped, sample):
-    sm = ScoreModel(shipped.model)
+    sm = Engine(shipped.model)
     image = sample.images[130]
     x = model_input(image)
     _, base = sm.predict(x)
     _, all_off = sm.predict(x, {"dense1": list(range(128))})
-    np.testing.assert_allclose(all_off[0], np.exp(sm.head_bias.numpy()) / np.exp(sm.head_bias.numpy()).sum(), atol=1e-5)
+    np.testing.assert_allclose(all_off[0], np.exp(sm.biases("predictions")) / np.exp(sm.biases("predictions")).sum(), atol=1e-5)
     _, some_off = sm.predict(x, {"conv2": [1, 2, 3]})
     assert not np.allclose(base, some_off)
     _, none_off = sm.predict(x, {})

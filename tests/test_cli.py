@@ -22,7 +22,7 @@ def run_cli(*args, env=None, timeout=600):
     )
 
 
-def test_predict_json_matches_the_model_on_test_pngs(tmp_path, fmnist, extractor):
+def test_predict_json_matches_the_model_on_test_pngs(tmp_path, fmnist, engine):
     indices = [0, 1, 2, 42, 999, 5000]
     paths = [write_png(tmp_path / f"test_{i}.png", fmnist.x_test[i]) for i in indices]
     bad = tmp_path / "broken.png"
@@ -31,7 +31,7 @@ def test_predict_json_matches_the_model_on_test_pngs(tmp_path, fmnist, extractor
     assert result.returncode == 1, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == len(indices) + 1
-    expected = extractor.probabilities(fmnist.x_test[indices])
+    expected = engine.probabilities(fmnist.x_test[indices])
     for line, probs in zip(lines, expected):
         assert line["index"] == int(probs.argmax()) and line["label"] == CLASS_NAMES[line["index"]]
         got = np.array([line["probabilities"][name] for name in CLASS_NAMES])

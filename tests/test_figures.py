@@ -101,8 +101,8 @@ def test_flatten_strip_indexes_match_keras_order():
     assert z[7, 3] == pytest.approx(maps[1, 2, 3])
 
 
-def test_layer_output_figure_for_every_layer(extractor, shipped, sample):
-    acts = extractor(sample.images[0])
+def test_layer_output_figure_for_every_layer(engine, shipped, sample):
+    acts = engine.activations(sample.images[0])
     for info, output in zip(describe_layers(shipped.model), acts.layers):
         fig = layer_output_figure(output, info)
         assert fig.layout.title.text.startswith(info.name)
@@ -152,11 +152,11 @@ def test_architecture_figure_and_layer_guide(shipped):
     go_figure(upright.to_plotly_json())  # passes Plotly's validation
 
 
-def test_every_figure_passes_plotly_validation(extractor, shipped, sample):
+def test_every_figure_passes_plotly_validation(engine, shipped, sample):
     """Builders skip validation for speed; rebuilding each figure validated catches any bad property."""
     import plotly.graph_objects as go
 
-    acts = extractor(sample.images[7])
+    acts = engine.activations(sample.images[7])
     infos = describe_layers(shipped.model)
     figures = [layer_output_figure(o, i, shared_scale=s, highlight=3) for o, i in zip(acts.layers, infos) for s in (True, False)]
     figures += [
@@ -176,7 +176,7 @@ def test_every_figure_passes_plotly_validation(extractor, shipped, sample):
             assert scale is None or isinstance(scale, (list, tuple)), f"{fig.layout.title.text}: colorscale {scale!r} is a name plotly.js may not know"
 
 
-def test_arithmetic_and_attribution_figures_pass_plotly_validation(extractor, shipped, sample):
+def test_arithmetic_and_attribution_figures_pass_plotly_validation(engine, shipped, sample):
     """The explanation figures are built unvalidated too: rebuild each with validation on."""
     import plotly.graph_objects as go
 
@@ -189,11 +189,12 @@ def test_arithmetic_and_attribution_figures_pass_plotly_validation(extractor, sh
         temperature_figure,
     )
     from fashion_viz.attribution_figures import attribution_grid_figure, whatif_figure
-    from fashion_viz.explain.attribution import METHODS, ScoreModel, attribute
+    from fashion_viz.engine import Engine
+    from fashion_viz.explain.attribution import METHODS, attribute
 
     rng = np.random.default_rng(0)
     probs = np.full(10, 0.1)
-    scorer = ScoreModel(shipped.model)
+    scorer = Engine(shipped.model)
     figures = [
         partial_sums_figure(rng.normal(size=32), "p"),
         contributions_figure([("a", 0.5), ("b", -0.2)], "c"),

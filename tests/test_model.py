@@ -9,6 +9,7 @@ import pytest
 import fashion_viz.storage as storage_module
 from fashion_viz.architecture import SEED_PARAMETERS, SEED_SPEC, build_model, layer_names, parse_spec
 from fashion_viz.card import ModelCard, accuracy_protocol
+from fashion_viz.engine import Engine
 from fashion_viz.evaluation import sample_record
 from fashion_viz.storage import ModelError, card_path, check_model_file, file_identity, file_sha256, list_model_files, load_checked_model, pending_card_paths, reserve_new_model_path, save_model
 
@@ -87,7 +88,7 @@ def test_shipped_model_was_selected_on_validation_only(shipped):
 def test_shipped_model_card_matches_fresh_evaluation(shipped, fmnist):
     from fashion_viz.evaluation import evaluate
 
-    result = evaluate(shipped.model, fmnist.x_test, fmnist.y_test)
+    result = evaluate(Engine(shipped.model), fmnist.x_test, fmnist.y_test)
     assert result.accuracy >= 0.925
     assert result.accuracy == pytest.approx(shipped.card.test_accuracy, abs=1e-4)
     assert result.confusion.tolist() == shipped.card.confusion_matrix
@@ -126,7 +127,7 @@ def test_not_a_keras_file_with_matching_card_is_refused(tmp_path):
 
 def test_save_roundtrip_is_weights_only_and_atomic(tmp_path, shipped):
     path = tmp_path / "copy.keras"
-    card = save_model(shipped.model, path, ModelCard(test_accuracy=0.5), sample_record(shipped.model))
+    card = save_model(shipped.model, path, ModelCard(test_accuracy=0.5), sample_record(Engine(shipped.model)))
     assert card.model_sha256 == file_sha256(path)
     assert not list(tmp_path.glob(".*")), "no temp or journal files left behind"
     assert oct(path.stat().st_mode & 0o777) == oct(0o644) and oct(card_path(path).stat().st_mode & 0o777) == oct(0o644)
@@ -139,15 +140,15 @@ def test_a_saved_card_holds_the_models_sample_probabilities(tmp_path, shipped, s
     draws its chart from them before TensorFlow loads); another sample or a damaged record gives None, not numbers."""
     import dataclasses
 
-    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.engine import Engine
     from fashion_viz.card import stored_sample_probabilities
 
     model = build_model(seed=3)
-    card = save_model(model, tmp_path / "m.keras", ModelCard(), sample_record(model))
+    card = save_model(model, tmp_path / "m.keras", ModelCard(), sample_record(Engine(model)))
     model = load_checked_model(tmp_path / "m.keras").model
     assert card.parameters == 225_034
     stored = stored_sample_probabilities(card, sample.images, sample.test_indices)
-    np.testing.assert_allclose(stored, ActivationExtractor(model).probabilities(sample.images), atol=1e-6)
+    np.testing.assert_allclose(stored, Engine(model).probabilities(sample.images), atol=1e-6)
     assert stored_sample_probabilities(card, sample.images[:-1], sample.test_indices[:-1]) is None
     damaged = dataclasses.replace(card, sample_probabilities={**card.sample_probabilities, "float32_base64": "not base64!"})
     assert stored_sample_probabilities(damaged, sample.images, sample.test_indices) is None
@@ -155,11 +156,11 @@ def test_a_saved_card_holds_the_models_sample_probabilities(tmp_path, shipped, s
 
 
 def test_the_shipped_card_stores_the_shipped_models_own_sample_probabilities(shipped, sample):
-    from fashion_viz.activations import ActivationExtractor
+    from fashion_viz.engine import Engine
     from fashion_viz.card import stored_sample_probabilities
 
     stored = stored_sample_probabilities(shipped.card, sample.images, sample.test_indices)
-    np.testing.assert_allclose(stored, ActivationExtractor(shipped.model).probabilities(sample.images), atol=1e-6)
+    np.testing.assert_allclose(stored, Engine(shipped.model).probabilities(sample.images), atol=1e-6)
     assert shipped.card.parameters == shipped.model.count_params() == 225_034
 
 
@@ -168,7 +169,7 @@ def test_save_never_changes_the_process_umask(tmp_path, shipped, monkeypatch):
         raise AssertionError("os.umask is process-wide; a save must not touch it while other threads run")
 
     monkeypatch.setattr(os, "umask", no_umask)
-    save_model(shipped.model, tmp_path / "m.keras", ModelCard(), sample_record(shipped.model))
+    save_model(shipped.model, tmp_path / "m.keras", ModelCard(), sample_record(Engine(shipped.model)))
 
 
 class Killed(Exception):
@@ -188,7 +189,7 @@ def test_save_interrupted_at_each_step_leaves_one_whole_generation(tmp_path, shi
     """Kill the save after each of its steps: the pair on disk is the old generation until the
     model file is renamed in, the new one from then on, and its weights give that generation's outputs."""
     path = tmp_path / "m.keras"
-    save_model(shipped.model, path, ModelCard(notes="old"), sample_record(shipped.model))
+    save_model(shipped.model, path, ModelCard(notes="old"), sample_record(Engine(shipped.model)))
     new_model = build_model(seed=11)  # different weights
     old_out, new_out = outputs(shipped.model), outputs(new_model)
     assert not np.allclose(old_out, new_out, atol=1e-3)
@@ -205,7 +206,7 @@ def test_save_interrupted_at_each_step_leaves_one_whole_generation(tmp_path, shi
 
     monkeypatch.setattr(storage_module, "atomic_write_bytes", write)
     try:
-        save_model(new_model, path, ModelCard(notes="new"), sample_record(new_model))
+        save_model(new_model, path, ModelCard(notes="new"), sample_record(Engine(new_model)))
     except Killed:
         pass
     monkeypatch.setattr(storage_module, "atomic_write_bytes", real_write)
@@ -221,7 +222,7 @@ def test_save_interrupted_at_each_step_leaves_one_whole_generation(tmp_path, shi
 def test_a_recoverable_save_is_listed_and_info_agrees_with_the_loader(tmp_path, shipped, monkeypatch):
     monkeypatch.setenv("FASHION_VIZ_MODELS_DIR", str(tmp_path))
     path = tmp_path / "fashion_cnn-x.keras"
-    card = save_model(shipped.model, path, ModelCard(notes="new"), sample_record(shipped.model))
+    card = save_model(shipped.model, path, ModelCard(notes="new"), sample_record(Engine(shipped.model)))
     pending = tmp_path / f".{path.stem}.json.next.123-abc"
     card_path(path).rename(pending)  # as if killed right after the model was renamed in
     assert path.resolve() in list_model_files(), "the loader can recover it, so it is listed"
@@ -248,11 +249,11 @@ def test_loaded_bytes_are_the_hashed_bytes(model_copy, monkeypatch):
 
 def test_file_identity_changes_when_a_file_is_replaced_with_the_same_mtime(tmp_path, shipped):
     path = tmp_path / "m.keras"
-    save_model(shipped.model, path, ModelCard(), sample_record(shipped.model))
+    save_model(shipped.model, path, ModelCard(), sample_record(Engine(shipped.model)))
     before = file_identity(path)
     stat = path.stat()
     other = build_model(seed=1)
-    save_model(other, path, ModelCard(), sample_record(other))
+    save_model(other, path, ModelCard(), sample_record(Engine(other)))
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert path.stat().st_mtime_ns == stat.st_mtime_ns
     assert file_identity(path) != before
@@ -279,7 +280,7 @@ def test_concurrent_saves_to_one_path_leave_a_whole_pair(tmp_path, shipped):
 
     def save(name):
         try:
-            save_model(models[name], path, ModelCard(notes=name), sample_record(models[name]))
+            save_model(models[name], path, ModelCard(notes=name), sample_record(Engine(models[name])))
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 

@@ -35,7 +35,7 @@ def catalogue_photo(image: np.ndarray, scale: int = 10) -> Image.Image:
     return canvas.convert("RGB")
 
 
-def test_catalogue_photo_is_negated_trimmed_and_centred(sample, extractor):
+def test_catalogue_photo_is_negated_trimmed_and_centred(sample, engine):
     agree = 0
     for image in sample.images[::10]:
         prepared = prepare_upload(encode(catalogue_photo(image), "PNG"))
@@ -44,7 +44,7 @@ def test_catalogue_photo_is_negated_trimmed_and_centred(sample, extractor):
         dark_share, original_dark_share = (prepared.image < 30).mean(), (image < 30).mean()
         assert abs(dark_share - original_dark_share) < 0.1, "background negated back to black, garment as large as in the original"
         assert np.abs(prepared.image.astype(float) - image).mean() < 30
-        agree += extractor(prepared.image).predicted_class == extractor(image).predicted_class
+        agree += engine.activations(prepared.image).predicted_class == engine.activations(image).predicted_class
     assert agree >= 18, f"photo and raw array agree on only {agree} of 20"
 
 

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from fashion_viz.engine import Engine
 from fashion_viz.evaluation import confusion_matrix, evaluate
 from fashion_viz.training import (
     TrainConfig,
@@ -123,7 +124,7 @@ def test_a_cancelled_job_writes_no_model(fmnist, tmp_path):
 
 
 def test_evaluate_confusion_matrix(shipped, sample):
-    result = evaluate(shipped.model, sample.images, sample.labels)
+    result = evaluate(Engine(shipped.model), sample.images, sample.labels)
     assert result.confusion.sum() == 200
     assert result.confusion.sum(axis=1).tolist() == [20] * 10
     assert result.accuracy == pytest.approx(np.trace(result.confusion) / 200)

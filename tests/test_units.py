@@ -23,43 +23,39 @@ def stored(shipped):
 
 
 @pytest.fixture(scope="module")
-def forward(shipped):
-    from fashion_viz.explain.units import UnitForward
-
-    return UnitForward(shipped.model)
-
-
-@pytest.fixture(scope="module")
 def small_atlas(fmnist):
     """An atlas built from scratch for an untrained seed-architecture model on 500 test images, 20 steps."""
-    from fashion_viz.explain.units import build_atlas
     from fashion_viz.architecture import build_model
+    from fashion_viz.engine import Engine
+    from fashion_viz.explain.units import build_atlas
 
     model = build_model(seed=3)
-    model.build((None, 28, 28, 1))
     images, labels = fmnist.x_test[:500], fmnist.y_test[:500]
-    return model, images, labels, build_atlas(model, images, labels, "ab" * 32, steps=20)
+    engine = Engine(model)
+    return engine, images, labels, build_atlas(engine, images, labels, "ab" * 32, steps=20)
 
 
-def test_unit_forward_matches_the_keras_model(shipped, extractor, forward, fmnist):
+def test_the_engines_pre_activations_match_the_keras_model(shipped, engine, fmnist):
+    """The pre-activations the units are scored and visualised by: the engine's own, against Keras' layers."""
+    import keras
+
     images = fmnist.x_test[:40]
-    out = forward(model_input(images))
-    layers = extractor.batch(images)
-    names = list(extractor.layer_names)
-    np.testing.assert_allclose(np.maximum(out["conv1"], 0), layers[names.index("conv1")], atol=1e-5)
-    np.testing.assert_allclose(np.maximum(out["conv2"], 0), layers[names.index("conv2")], atol=1e-5)
-    np.testing.assert_allclose(out["flat"], layers[names.index("flatten")], atol=1e-5)
-    np.testing.assert_allclose(np.maximum(out["dense1"], 0), layers[names.index("dense1")], atol=1e-4)
-    probabilities = np.exp(out["logits"]) / np.exp(out["logits"]).sum(axis=1, keepdims=True)
+    out = engine.trace(model_input(images))
+    every_layer = keras.Model(shipped.model.inputs[0], [layer.output for layer in shipped.model.layers])
+    layers = [np.asarray(o) for o in every_layer(model_input(images), training=False)]
+    names = [layer.name for layer in shipped.model.layers]
+    for name in ("conv1", "conv2", "dense1"):
+        np.testing.assert_allclose(np.maximum(np.asarray(out["pre"][name]), 0), layers[names.index(name)], atol=1e-4)
+    logits = np.asarray(out["logits"])
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(probabilities, layers[-1], atol=1e-5)
 
 
 def test_exemplars_are_the_strongest_and_weakest_of_the_favourite_class(small_atlas):
-    from fashion_viz.activations import ActivationExtractor
     from fashion_viz.explain.units import layer_offsets
 
-    model, images, labels, atlas = small_atlas
-    acts = ActivationExtractor(model).batch(images)
+    engine, images, labels, atlas = small_atlas
+    acts, _ = engine.forward(model_input(images))
     conv2 = acts[3].max(axis=(1, 2))  # (n, 64): each map's strongest value
     offsets = layer_offsets(atlas.sizes)
     for channel in (0, 7, 63):
@@ -79,49 +75,48 @@ def test_exemplars_are_the_strongest_and_weakest_of_the_favourite_class(small_at
     np.testing.assert_allclose(dense[atlas.top[offsets["dense1"] + unit], unit], np.sort(dense[:, unit])[::-1][:9], rtol=1e-5)
 
 
-def test_votes_equal_switching_the_unit_off(shipped, forward, fmnist):
+def test_votes_equal_switching_the_unit_off(shipped, engine, fmnist):
     """The ablation votes computed in NumPy agree with the model run with the unit masked off."""
-    from fashion_viz.explain.attribution import ScoreModel
-    from fashion_viz.explain.units import ablation_votes, layer_offsets, unit_scores
+    from fashion_viz.explain.units import ablation_votes, layer_offsets, unit_scores, unit_sizes
 
     images = fmnist.x_test[:300]
-    votes = ablation_votes(forward, unit_scores(forward, images))
-    scorer = ScoreModel(shipped.model)
+    votes = ablation_votes(engine, unit_scores(engine, images))
+    scorer = engine
     logits, _ = scorer.predict(model_input(images))
-    offsets = layer_offsets(forward.sizes)
+    offsets = layer_offsets(unit_sizes(engine))
     for layer, unit in (("conv2", 17), ("conv2", 40), ("dense1", 3)):
         without, _ = scorer.predict(model_input(images), off={layer: [unit]})
         np.testing.assert_allclose(votes[offsets[layer] + unit], (logits - without).mean(axis=0), atol=1e-3)
     assert np.isnan(votes[offsets["conv1"]]).all() and np.isnan(votes[offsets["predictions"]]).all()
 
 
-def test_each_class_picture_is_read_back_as_its_class(shipped, stored):
+def test_each_class_picture_is_read_back_as_its_class(engine, stored):
     from fashion_viz.explain.units import class_picture_probabilities
 
-    probabilities = class_picture_probabilities(shipped.model, stored.atlas)
+    probabilities = class_picture_probabilities(engine, stored.atlas)
     assert probabilities.min() >= 0.9, dict(zip(CLASS_NAMES, probabilities.round(3)))
 
 
-def test_conv2_pictures_beat_the_99th_percentile(forward, stored, fmnist):
-    from fashion_viz.explain.units import conv2_reach_ratio, layer_offsets, objectives_reached, unit_scores
+def test_conv2_pictures_beat_the_99th_percentile(engine, stored, fmnist):
+    from fashion_viz.explain.units import conv_reach_ratio, layer_offsets, objectives_reached, unit_scores
 
     atlas = stored.atlas
-    assert conv2_reach_ratio(atlas).min() > 1.0
+    assert conv_reach_ratio(atlas, "conv2").min() > 1.0
     # the stored figures are what the stored pictures really do, and the percentile is the test set's
-    np.testing.assert_allclose(objectives_reached(forward, atlas.act_max), atlas.act_max_reached, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(objectives_reached(engine, atlas.act_max), atlas.act_max_reached, rtol=1e-4, atol=1e-4)
     start = layer_offsets(atlas.sizes)["conv2"]
-    scores = unit_scores(forward, fmnist.x_test).scores[:, start : start + 64]
+    scores = unit_scores(engine, fmnist.x_test).scores[:, start : start + 64]
     np.testing.assert_allclose(np.percentile(scores, 99, axis=0), atlas.score_p99[start : start + 64], rtol=1e-4)
 
 
-def test_visualisations_are_reproducible_from_the_seed(forward, stored):
+def test_visualisations_are_reproducible_from_the_seed(engine, stored):
     from fashion_viz.explain.units import activation_maximisation, layer_offsets, to_uint8
 
     offsets = layer_offsets(stored.atlas.sizes)
     rows = np.array([offsets["conv2"] + 17, offsets["dense1"] + 5, offsets["predictions"] + 1])
     prior = stored.atlas.act_max  # any fixed picture; only rows that use a prior see it
-    first = to_uint8(activation_maximisation(forward, stored.atlas.score_p99 + 1, steps=30, rows=rows, prior=prior[0]))
-    second = to_uint8(activation_maximisation(forward, stored.atlas.score_p99 + 1, steps=30, rows=rows, prior=prior[0]))
+    first = to_uint8(activation_maximisation(engine, stored.atlas.score_p99 + 1, steps=30, rows=rows, prior=prior[0]))
+    second = to_uint8(activation_maximisation(engine, stored.atlas.score_p99 + 1, steps=30, rows=rows, prior=prior[0]))
     np.testing.assert_array_equal(first, second)
     assert first[rows].std(axis=(1, 2)).min() > 1  # a picture, not a blank
 
@@ -136,6 +131,7 @@ def test_atlas_is_stored_beside_the_model_and_tied_to_its_file(small_atlas, tmp_
     loaded = load_atlas(path, "ab" * 32)
     np.testing.assert_array_equal(loaded.act_max, atlas.act_max)
     assert loaded.sizes == {"conv1": 32, "conv2": 64, "dense1": 128, "predictions": 10}
+    assert loaded.kinds == {"conv1": "conv", "conv2": "conv", "dense1": "dense", "predictions": "softmax"}
     assert load_atlas(path, "cd" * 32) is None  # another model file: not shown
     path.write_bytes(b"not an npz")
     assert load_atlas(path) is None
@@ -157,13 +153,12 @@ def test_neighbour_index_is_exact(fmnist):
     assert not any(i in row for i, row in zip(range(3), own))
 
 
-def test_map_placement_and_neighbour_checks(shipped, stored, fmnist):
+def test_map_placement_and_neighbour_checks(engine, stored, fmnist):
     """Test images placed by the stored transform land where the map put them; neighbours agree with the model."""
-    from fashion_viz.evaluation import predict_batched
-    from fashion_viz.explain.embedding import NeighbourIndex, dense1_features, placement_checks
+    from fashion_viz.explain.embedding import NeighbourIndex, map_features, placement_checks
 
-    index = NeighbourIndex(dense1_features(shipped.model, fmnist.x_test))
-    predictions = predict_batched(shipped.model, fmnist.x_test).argmax(axis=1)
+    index = NeighbourIndex(map_features(engine, fmnist.x_test))
+    predictions = engine.probabilities(fmnist.x_test).argmax(axis=1)
     sample = np.random.default_rng(0).choice(10_000, 1_000, replace=False)
     checks = placement_checks(index, stored.embedding, fmnist.y_test, predictions, sample)
     assert checks["within_2pct_share"] >= 0.9, checks

@@ -22,12 +22,12 @@ LOSSLESS = ("plain.bmp", "trailing-bytes.png", "rgba.png", "la.png")  # the same
 
 
 @pytest.mark.parametrize("index", GARMENTS)
-def test_awkward_encodings_get_the_plain_png_answer(index, sample, extractor):
+def test_awkward_encodings_get_the_plain_png_answer(index, sample, engine):
     files = awkward_files(sample.images[index])
-    reference = extractor(prepare_upload(files[0][1]).image)
+    reference = engine.activations(prepare_upload(files[0][1]).image)
     for name, data in files[1:]:
         prepared = prepare_upload(data)
-        got = extractor(prepared.image)
+        got = engine.activations(prepared.image)
         assert got.predicted_class == reference.predicted_class, name
         assert np.abs(got.probabilities - reference.probabilities).max() < 0.25, name
 
@@ -97,12 +97,12 @@ def garment_touching_the_edge(image: np.ndarray) -> Image.Image:
 
 
 @pytest.mark.parametrize("index", [21, 45])  # trouser, pullover: large garments, often photographed edge to edge
-def test_a_garment_touching_the_edge_is_trimmed_and_named(index, sample, extractor):
+def test_a_garment_touching_the_edge_is_trimmed_and_named(index, sample, engine):
     prepared = prepare_upload(encode(garment_touching_the_edge(sample.images[index]), "PNG"))
     assert TOUCHES_EDGE in prepared.warnings and NOTHING_STANDS_OUT not in prepared.warnings
     trimmed = dict(prepared.stages)["trimmed"]
     assert trimmed.shape[1] < 0.75 * 420, "the empty left and right margins were trimmed"
-    assert extractor(prepared.image).predicted_class == sample.labels[index]
+    assert engine.activations(prepared.image).predicted_class == sample.labels[index]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -140,14 +140,14 @@ def test_random_valid_images_are_classified(width, height, mode, fmt, seed):
 
 
 @pytest.mark.parametrize("condition", CONDITIONS)
-def test_photos_as_they_really_are_get_the_raw_answer(condition, sample, extractor):
+def test_photos_as_they_really_are_get_the_raw_answer(condition, sample, engine):
     """Off-white noisy backdrops, shadows, vignettes, lighting gradients, a garment cut by the frame:
     a few of each kind, classified like the raw array (the old pipeline agreed on about 70 % of these)."""
     rng = np.random.default_rng([7, CONDITIONS.index(condition)])
     images = sample.images[:40]
-    raw = extractor.probabilities(images).argmax(axis=1)
+    raw = engine.probabilities(images).argmax(axis=1)
     prepared = [prepare_upload(condition_photo(image, condition, rng)).image for image in images]
-    agree = (extractor.probabilities(np.stack(prepared)).argmax(axis=1) == raw).mean()
+    agree = (engine.probabilities(np.stack(prepared)).argmax(axis=1) == raw).mean()
     assert agree >= 0.85, f"{condition}: photo and raw answers agree on {agree:.0%}"
     # the backdrop comes out black, as in Fashion-MNIST, whatever its level, noise or lighting
     corners = np.concatenate([np.concatenate([p[:3, :3], p[:3, -3:], p[-3:, :3], p[-3:, -3:]]).ravel() for p in prepared])

@@ -96,9 +96,8 @@ def bench_training(data, repeats: int = 3) -> dict:
     }
 
 
-def figures_for_view(activations, infos, model, layer_index: int) -> list:
+def figures_for_view(activations, infos, engine, layer_index: int) -> list:
     """Every figure the Explorer shows for one image with one layer selected."""
-    from fashion_viz.activations import conv_kernels
     from fashion_viz.figures import image_figure, kernel_mosaic, layer_output_figure, probability_chart, single_map_figure
 
     output, info = activations.layers[layer_index], infos[layer_index]
@@ -106,32 +105,31 @@ def figures_for_view(activations, infos, model, layer_index: int) -> list:
     if output.is_spatial:
         figures.append(single_map_figure(output.values[:, :, 0], "channel"))
     conv = info.name if info.kind == "conv" else "conv1"
-    figures.append(kernel_mosaic(conv_kernels(model, conv), "filters"))
+    figures.append(kernel_mosaic(engine.kernels(conv), "filters"))
     return figures
 
 
 def bench_explorer(repeats: int = 200) -> dict:
     """Activations, figure building and payload for the Explorer's views."""
-    from fashion_viz.activations import ActivationExtractor
     from fashion_viz.architecture import model_input as as_model_batch
     from fashion_viz.data import load_sample
-    from fashion_viz.layer_guide import describe_layers
+    from fashion_viz.engine import Engine
     from fashion_viz.storage import load_checked_model
 
     loaded = load_checked_model()
-    extractor = ActivationExtractor(loaded.model)
+    engine = Engine(loaded.model)
     images = load_sample().images
     counter = iter(range(10**9))
-    activations_s = median_time(lambda: extractor(images[next(counter) % len(images)]), repeats, warmup=5)
+    activations_s = median_time(lambda: engine.activations(images[next(counter) % len(images)]), repeats, warmup=5)
     predict_s = median_time(lambda: loaded.model.predict(as_model_batch(images[0]), verbose=0), 20, warmup=2)
 
-    infos = describe_layers(loaded.model)
-    activations = extractor(images[0])
+    infos = engine.infos
+    activations = engine.activations(images[0])
     per_view_ms, payload_kb = [], []
     for layer_index in range(len(infos)):
-        seconds = median_time(lambda: figures_for_view(activations, infos, loaded.model, layer_index), 15, warmup=2)
+        seconds = median_time(lambda: figures_for_view(activations, infos, engine, layer_index), 15, warmup=2)
         per_view_ms.append(seconds * 1000)
-        payload_kb.append(sum(len(fig.to_json()) for fig in figures_for_view(activations, infos, loaded.model, layer_index)) / 1024)
+        payload_kb.append(sum(len(fig.to_json()) for fig in figures_for_view(activations, infos, engine, layer_index)) / 1024)
     heaviest = int(np.argmax(per_view_ms))
     return {
         "activations_ms": round(activations_s * 1000, 3),
@@ -145,17 +143,17 @@ def bench_explorer(repeats: int = 200) -> dict:
 
 def bench_arithmetic(repeats: int = 30) -> dict:
     """The arithmetic panel's compute and figures for one position of every layer (no model call),
-    and the batched dropout calls, against the extractor's own forward pass in the same run."""
-    from fashion_viz.activations import ActivationExtractor
+    and the batched dropout calls, against the engine's own forward pass in the same run."""
+    from fashion_viz.engine import Engine
     from fashion_viz.arithmetic_figures import number_grids_html, partial_sums_figure, receptive_field_picture, window_kernel_products
     from fashion_viz.data import load_sample
     from fashion_viz.explain.arithmetic import describe, explain_value, masked_dropout, monte_carlo_dropout
     from fashion_viz.storage import load_checked_model
 
     model = load_checked_model().model
-    extractor = ActivationExtractor(model)
+    engine = Engine(model)
     image = load_sample().images[7]
-    acts = extractor(image)
+    acts = engine.activations(image)
     positions = {o.name: tuple(int(i) for i in np.unravel_index(int(np.argmax(o.values)), o.values.shape)) for o in acts.layers}
 
     def panel(name: str) -> None:
@@ -169,9 +167,9 @@ def bench_arithmetic(repeats: int = 30) -> dict:
 
     per_layer = {name: median_time(lambda n=name: panel(n), repeats, warmup=2) * 1000 for name in positions}
     slowest = max(per_layer, key=per_layer.get)
-    forward = median_time(lambda: extractor(image), repeats, warmup=2) * 1000
-    mask = median_time(lambda: masked_dropout(model, image, acts, "dropout3", 1), 10, warmup=2) * 1000
-    mc = median_time(lambda: monte_carlo_dropout(model, image, 50), 10, warmup=2) * 1000
+    forward = median_time(lambda: engine.activations(image), repeats, warmup=2) * 1000
+    mask = median_time(lambda: masked_dropout(engine, image, acts, "dropout3", 1), 10, warmup=2) * 1000
+    mc = median_time(lambda: monte_carlo_dropout(engine, image, 50), 10, warmup=2) * 1000
     return {
         "calc_panel_ms": round(per_layer[slowest], 2),
         "calc_panel_layer": slowest,
@@ -183,16 +181,16 @@ def bench_arithmetic(repeats: int = 30) -> dict:
 
 def bench_attribution(repeats: int = 15) -> dict:
     """Each attribution method on one picture (warm, compiled once), one what-if change, and the
-    extractor's plain forward pass as the baseline in the same run."""
-    from fashion_viz.activations import ActivationExtractor
+    engine's plain forward pass as the baseline in the same run."""
     from fashion_viz.data import load_sample
-    from fashion_viz.explain.attribution import METHODS, ScoreModel, attribute
+    from fashion_viz.engine import Engine
+    from fashion_viz.explain.attribution import METHODS, attribute
     from fashion_viz.explain.whatif import InputEdit, edit_image
     from fashion_viz.architecture import model_input
     from fashion_viz.storage import load_checked_model
 
     model = load_checked_model().model
-    scorer = ScoreModel(model)
+    scorer = Engine(model)
     images = load_sample().images
     results = {}
     for method in METHODS:
@@ -205,8 +203,7 @@ def bench_attribution(repeats: int = 15) -> dict:
         scorer.predict(model_input(edit_image(images[7], edit)), off)
 
     results["whatif_change_ms"] = round(median_time(change, 30, warmup=2) * 1000, 2)
-    extractor = ActivationExtractor(model)
-    results["attr_baseline_forward_ms"] = round(median_time(lambda: extractor(images[7]), 30, warmup=2) * 1000, 2)
+    results["attr_baseline_forward_ms"] = round(median_time(lambda: scorer.activations(images[7]), 30, warmup=2) * 1000, 2)
     return results
 
 
@@ -273,12 +270,11 @@ def bench_units(fresh: bool = True) -> dict:
     stored atlas, placing a new picture on the map (warm), and the measured checks."""
     from streamlit.testing.v1 import AppTest
 
-    from fashion_viz.activations import ActivationExtractor
     from fashion_viz.data import load_fashion_mnist
-    from fashion_viz.evaluation import predict_batched
-    from fashion_viz.explain.embedding import NeighbourIndex, build_map, dense1_features, place, placement_checks
+    from fashion_viz.engine import Engine
+    from fashion_viz.explain.embedding import NeighbourIndex, build_map, map_features, place, placement_checks
     from fashion_viz.explain.precompute import stored_views
-    from fashion_viz.explain.units import build_atlas, class_picture_probabilities, conv2_reach_ratio
+    from fashion_viz.explain.units import build_atlas, class_picture_probabilities, conv_reach_ratio
     from fashion_viz.storage import load_checked_model
 
     loaded = load_checked_model()
@@ -287,21 +283,21 @@ def bench_units(fresh: bool = True) -> dict:
     if not views.complete:
         raise RuntimeError("the shipped model's Units/Map files are missing: run `python -m fashion_viz precompute`")
     out: dict = {}
+    engine = Engine(loaded.model)
     if fresh:
-        out["precompute_units_s"] = round(build_atlas(loaded.model, data.x_test, data.y_test).seconds, 1)
-        out["precompute_map_tsne_s"] = round(build_map(loaded.model, data.x_test, method="tsne").seconds, 1)
-        out["precompute_map_pca_s"] = round(build_map(loaded.model, data.x_test, method="pca").seconds, 2)
+        out["precompute_units_s"] = round(build_atlas(engine, data.x_test, data.y_test).seconds, 1)
+        out["precompute_map_tsne_s"] = round(build_map(engine, data.x_test, method="tsne").seconds, 1)
+        out["precompute_map_pca_s"] = round(build_map(engine, data.x_test, method="pca").seconds, 2)
     else:
         out["precompute_units_s_stored"] = round(views.atlas.seconds, 1)
         out["precompute_map_tsne_s_stored"] = round(views.embedding.seconds, 1)
 
-    features = dense1_features(loaded.model, data.x_test)
+    features = map_features(engine, data.x_test)
     index = NeighbourIndex(features)
-    extractor = ActivationExtractor(loaded.model)
     photos = [data.x_test[i] for i in range(0, 4000, 200)]
     counter = iter(range(10**6))
     out["map_place_ms"] = round(
-        median_time(lambda: place(index, views.embedding.xy, extractor(photos[next(counter) % len(photos)]).layer("dense1").values), 30, warmup=3) * 1000, 2
+        median_time(lambda: place(index, views.embedding.xy, engine.activations(photos[next(counter) % len(photos)]).layer("dense1").values), 30, warmup=3) * 1000, 2
     )
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -325,9 +321,9 @@ def bench_units(fresh: bool = True) -> dict:
         map_ms.append(at.session_state["_last_run_ms"])
     out["map_page_ms"] = round(statistics.median(map_ms[2:]), 1)
 
-    probabilities = class_picture_probabilities(loaded.model, views.atlas)
-    ratio = conv2_reach_ratio(views.atlas)
-    predictions = predict_batched(loaded.model, data.x_test).argmax(axis=1)
+    probabilities = class_picture_probabilities(engine, views.atlas)
+    ratio = conv_reach_ratio(views.atlas, "conv2")
+    predictions = engine.probabilities(data.x_test).argmax(axis=1)
     checks = placement_checks(index, views.embedding, data.y_test, predictions, np.arange(10_000))
     out.update(
         {

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fashion_viz.activations import ActivationExtractor  # noqa: E402
+from fashion_viz.engine import Engine  # noqa: E402
 from fashion_viz.storage import list_model_files, load_checked_model  # noqa: E402
 from tools.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer, free_port  # noqa: E402
 from tools.stress_app import Photos, explore_session, explorer_upload_page, start_short_training, upload_and_read  # noqa: E402
@@ -129,7 +129,7 @@ async def train_on_one_seen_on_the_other(browser, trainer_url: str, other_url: s
     if not new_files:
         return {**result, "trained_seen_on_other": False}
     new = new_files[-1]
-    expected = Photos(Path(tempfile.mkdtemp()), ActivationExtractor(load_checked_model(new).model))
+    expected = Photos(Path(tempfile.mkdtemp()), Engine(load_checked_model(new).model))
     # the other replica: choose the new model in the sidebar, then upload
     context, page = await explorer_upload_page(browser, other_url)
     await page.get_by_role("combobox", name="Model in use").click()
@@ -198,7 +198,7 @@ async def main_async(args) -> dict:
     from playwright.async_api import async_playwright
 
     results: dict = {}
-    shipped = ActivationExtractor(load_checked_model().model)
+    shipped = Engine(load_checked_model().model)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         trained = folder / "trained-models"

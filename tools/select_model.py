@@ -114,10 +114,12 @@ def main() -> int:
 
     from fashion_viz.architecture import build_model
     from fashion_viz.card import ModelCard
+    from fashion_viz.engine import Engine
 
     model = build_model()
     model.load_weights(work / f"{chosen['name']}.weights.h5")
-    evaluation = evaluate(model, data.x_test, data.y_test)  # the one look at the test set
+    engine = Engine(model)
+    evaluation = evaluate(engine, data.x_test, data.y_test)  # the one look at the test set
     card = ModelCard.from_dict(chosen["card"])
     record_test_scores(card, evaluation)
     card.selection = {
@@ -132,7 +134,7 @@ def main() -> int:
     }
     card.test_protocol = protocol_sentence(card)
     card.notes = "Trained by tools/select_model.py on the 2-core CPU machine while other work shared the cores, so training_seconds overstates a quiet run."
-    save_model(model, Path(args.out), card, sample_record(model))
+    save_model(model, Path(args.out), card, sample_record(engine))
     print(f"test accuracy {evaluation.accuracy:.4f}; saved {args.out}", flush=True)
     return 0
 

@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from fashion_viz import preprocessing  # noqa: E402
-from fashion_viz.activations import ActivationExtractor  # noqa: E402
+from fashion_viz.engine import Engine  # noqa: E402
 from fashion_viz.data import load_fashion_mnist  # noqa: E402
 from fashion_viz.storage import load_checked_model  # noqa: E402
 from tools.upload_corpus import CONDITIONS, condition_photo  # noqa: E402
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", choices=list(CANDIDATES), help="only this condition's candidates")
     args = parser.parse_args(argv)
     data = load_fashion_mnist(allow_download=False)
-    extractor = ActivationExtractor(load_checked_model().model)
+    extractor = Engine(load_checked_model().model)
     chosen = np.sort(np.random.default_rng(2026).choice(len(data.y_train), size=args.images, replace=False))
     images, labels = data.x_train[chosen], data.y_train[chosen]
     raw = float((extractor.probabilities(images).argmax(axis=1) == labels).mean())

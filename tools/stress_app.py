@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fashion_viz import CLASS_NAMES  # noqa: E402
-from fashion_viz.activations import ActivationExtractor  # noqa: E402
+from fashion_viz.engine import Engine  # noqa: E402
 from tools.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
 from fashion_viz.data import load_sample  # noqa: E402
 from fashion_viz.storage import load_checked_model  # noqa: E402
@@ -191,7 +191,7 @@ async def train_while_exploring(browser, url, photos: Photos, trained_dir: Path,
     new_files = sorted(trained_dir.glob("fashion_cnn-*.keras"))
     new_answers = {}
     if new_files:
-        new_model = Photos(Path(tempfile.mkdtemp()), ActivationExtractor(load_checked_model(new_files[-1]).model))
+        new_model = Photos(Path(tempfile.mkdtemp()), Engine(load_checked_model(new_files[-1]).model))
         new_answers = {name: answers[0] for name, answers in new_model.expected.items()}
     else:
         stats["errors"].append("no trained model file was saved")
@@ -254,6 +254,7 @@ def kill_while_saving(trials: int = 8) -> dict:
     journal or temp file behind provably interrupted a save; the check fails if none did.
     """
     from fashion_viz.card import ModelCard
+    from fashion_viz.engine import Engine
     from fashion_viz.evaluation import sample_record
     from fashion_viz.storage import ModelError, file_sha256, save_model
 
@@ -266,7 +267,7 @@ def kill_while_saving(trials: int = 8) -> dict:
         for trial in range(trials):
             for leftover in _save_leftovers(folder):
                 leftover.unlink()
-            save_model(old_model, target, ModelCard(notes="old model"), sample_record(old_model))
+            save_model(old_model, target, ModelCard(notes="old model"), sample_record(Engine(old_model)))
             old_sha = file_sha256(target)
             process = subprocess.Popen(
                 [sys.executable, "-m", "fashion_viz", "train", "--epochs", "1", "--train-limit", "2000", "--out", str(target)],
@@ -304,7 +305,7 @@ async def main_async(args) -> dict:
     from playwright.async_api import async_playwright
 
     results: dict = {}
-    old = ActivationExtractor(load_checked_model().model)
+    old = Engine(load_checked_model().model)
     trained = tempfile.TemporaryDirectory()  # models trained by the check stay out of models/
     server = AppServer(env={"FASHION_VIZ_MODELS_DIR": trained.name}).start()
     url = server.url

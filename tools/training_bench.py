@@ -58,6 +58,7 @@ def timed_process(args: list[str]) -> tuple[float, str]:
 def plain_fit(out: Path, epochs: int = PLAIN_EPOCHS, batch_size: int = PLAIN_BATCH, train_limit: int | None = None) -> dict:
     """The baseline as anyone would write it: the seed model, ``model.fit`` with Keras' defaults, saved."""
     from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.engine import Engine
     from fashion_viz.evaluation import evaluate
     from fashion_viz.architecture import build_model, model_input
 
@@ -67,7 +68,7 @@ def plain_fit(out: Path, epochs: int = PLAIN_EPOCHS, batch_size: int = PLAIN_BAT
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(model_input(x), y, batch_size=batch_size, epochs=epochs, verbose=0)
     model.save(out)
-    return {"test_accuracy": evaluate(model, data.x_test, data.y_test).accuracy}
+    return {"test_accuracy": evaluate(Engine(model), data.x_test, data.y_test).accuracy}
 
 
 def fast_run(out: Path, seed: int | None = None, epochs: int | None = None, train_limit: int | None = None) -> tuple[dict, dict]:

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from fashion_viz.activations import ActivationExtractor
+from fashion_viz.engine import Engine
 from fashion_viz.storage import load_checked_model
 from fashion_viz.preprocessing import ImageInputError, prepare_upload
 from tools.upload_corpus import CONDITIONS, awkward_files, bad_files, condition_photo, photo_encodings, random_catalogue_photo
@@ -90,11 +90,11 @@ def corpus_outcomes(extractor: ActivationExtractor, images: np.ndarray) -> dict:
                 else:
                     failures.append(f"{name}: {exc}")
         files = awkward_files(image)
-        reference = extractor(prepare_upload(files[0][1]).image).predicted_class
+        reference = extractor.activations(prepare_upload(files[0][1]).image).predicted_class
         for name, data in files[1:]:
             awkward_total += 1
             try:
-                same = extractor(prepare_upload(data).image).predicted_class == reference
+                same = extractor.activations(prepare_upload(data).image).predicted_class == reference
             except ImageInputError as exc:
                 failures.append(f"{name}: refused ({exc})")
                 continue
@@ -113,7 +113,7 @@ def run_upload_benchmark(count: int = 1000, as_json: bool = False, seed: int = 0
 
     data = load_fashion_mnist()
     loaded = load_checked_model()
-    extractor = ActivationExtractor(loaded.model)
+    extractor = Engine(loaded.model)
     rng = np.random.default_rng(seed)
     indices = np.sort(rng.choice(len(data.y_test), size=min(count, len(data.y_test)), replace=False))
     results = photo_accuracy(extractor, data.x_test[indices], data.y_test[indices], seed)

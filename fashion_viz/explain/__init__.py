@@ -1,4 +1,4 @@
-"""Explanations of the model, one module per technique, each over the activation extractor's outputs.
+"""Explanations of the model, one module per technique, each over the model's engine (:mod:`fashion_viz.engine`).
 
 - :mod:`fashion_viz.explain.arithmetic`: how every number in every layer is computed.
 - :mod:`fashion_viz.explain.attribution`: which pixels drove a class score (six methods, one compiled forward).

@@ -1,15 +1,17 @@
 """The arithmetic behind every number: how one value of one layer's output was computed.
 
 Every number comes from the served Keras model itself: its weights
-(``layer.get_weights()``) and its own intermediate outputs (the activation
-extractor's one forward pass). The sums are redone here in float64 and checked
+(``layer.get_weights()``) and its own intermediate outputs (the engine's one
+forward pass, :class:`fashion_viz.engine.Engine`). The sums are redone here in float64 and checked
 against the layer's output (``model_output``), so what a person reads is
 exactly what the model did.
 
 Example (a notebook)::
 
+    from fashion_viz.engine import Engine
     from fashion_viz.explain.arithmetic import explain_value
-    calc = explain_value(model, image, activations, "conv2", (4, 5, 17))
+    engine = Engine(model)
+    calc = explain_value(model, image, engine.activations(image), "conv2", (4, 5, 17))
     calc.pre_activation, calc.output, calc.model_output
 
 Positions are ``(row, column, channel)`` for spatial layers and ``(unit,)`` for vectors.
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fashion_viz.architecture import model_input
+from fashion_viz.layer_guide import describe_layers
 
 
 class PositionError(ValueError):
@@ -99,22 +102,9 @@ def _check_position(values: np.ndarray, at: tuple[int, ...], name: str) -> tuple
     return at
 
 
-def receptive_field(model, index: int, row: int, col: int) -> tuple[int, int, int, int]:
-    """The input pixels (top, left, bottom, right; end exclusive) that output (row, col) of layer ``index`` depends on.
-
-    Walks back through the layers: a k x k valid convolution widens the span by
-    k - 1; a p x p pooling with stride s maps [a, b] to [a*s, b*s + p - 1].
-    """
-    top, bottom, left, right = row, row, col, col
-    for layer in reversed(model.layers[: index + 1]):
-        kind = type(layer).__name__
-        if kind == "Conv2D":
-            (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
-            top, bottom, left, right = top * sh, bottom * sh + kh - 1, left * sw, right * sw + kw - 1
-        elif kind.startswith("MaxPooling") or kind.startswith("AveragePooling"):
-            (ph, pw), (sh, sw) = layer.pool_size, layer.strides
-            top, bottom, left, right = top * sh, bottom * sh + ph - 1, left * sw, right * sw + pw - 1
-    return top, left, bottom + 1, right + 1
+def field_of(model, index: int, row: int, col: int) -> tuple[int, int, int, int]:
+    """The input pixels (top, left, bottom, right; end exclusive) behind position (row, col) of layer ``index``."""
+    return describe_layers(model)[index].field(row, col)
 
 
 def _conv(model, index, x, values, at) -> Calculation:
@@ -130,7 +120,7 @@ def _conv(model, index, x, values, at) -> Calculation:
         inputs=inputs, weights=weights, bias=float(bias[k]), pre_activation=pre, activation="relu",
         window_origin=(r, c), per_channel=(window * kernel[:, :, :, k]).sum(axis=(0, 1)),
         input_shape=tuple(x.shape), kernel_shape=(kh, kw, cin),
-        receptive_field=receptive_field(model, index, r, c),
+        receptive_field=field_of(model, index, r, c),
     )
 
 
@@ -143,7 +133,7 @@ def _pool(model, index, x, values, at) -> Calculation:
     calc = Calculation(
         layer.name, "pool", at, float(window.max()), float(values[at]),
         window=window, window_origin=(r * sh, c * sw), window_argmax=(int(arg[0]), int(arg[1])),
-        input_shape=tuple(x.shape), receptive_field=receptive_field(model, index, r, c),
+        input_shape=tuple(x.shape), receptive_field=field_of(model, index, r, c),
     )
     h, w = x.shape[:2]
     used_h, used_w = values.shape[0] * sh, values.shape[1] * sw
@@ -183,7 +173,7 @@ def explain_value(model, image: np.ndarray, activations, layer_name: str, at: tu
         model: the served Keras model (the seed architecture, or any chain of Conv2D,
             MaxPooling2D, Dropout, Flatten and Dense layers).
         image: the (28, 28) uint8 picture.
-        activations: the extractor's output for ``image`` (no extra model call is made).
+        activations: the engine's activations for ``image`` (no extra model call is made).
         layer_name: e.g. ``"conv2"``.
         at: (row, column, channel) for spatial layers, (unit,) for vectors.
 
@@ -209,7 +199,7 @@ def explain_value(model, image: np.ndarray, activations, layer_name: str, at: tu
     # dropout (and any other pass-through layer at inference)
     calc = Calculation(layer_name, kind, at, float(x[at]), float(values[at]), input_shape=tuple(x.shape))
     if len(at) == 3:
-        calc.receptive_field = receptive_field(model, index, at[0], at[1])
+        calc.receptive_field = field_of(model, index, at[0], at[1])
     return calc
 
 
@@ -230,37 +220,16 @@ def dropout_masks(shape: tuple[int, ...], rate: float, seed: int, samples: int =
     return np.random.default_rng(seed).random((samples, *shape)) >= rate
 
 
-def forward_with_masks(model, image: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
-    """Class probabilities when the named dropout layers apply the given keep-masks (training mode):
-    dropped units become 0 and survivors are multiplied by 1 / (1 - rate). One batched pass; the
-    other layers are the model's own (``training=False``).
-
-    Args:
-        masks: layer name -> (n, *layer shape) boolean keep-masks; n is the batch size.
-    """
-    import tensorflow as tf
-
-    n = len(next(iter(masks.values())))
-    x = tf.repeat(tf.constant(model_input(image)), n, axis=0)
-    for layer in model.layers:
-        x = layer(x, training=False)
-        if layer.name in masks:
-            x = x * tf.constant(masks[layer.name].astype(np.float32) / (1.0 - layer.rate))
-    return np.asarray(x)
-
-
-def dropout_layers(model) -> list[str]:
-    return [layer.name for layer in model.layers if type(layer).__name__ == "Dropout"]
-
-
-def monte_carlo_dropout(model, image: np.ndarray, samples: int = 50, seed: int = 0) -> np.ndarray:
+def monte_carlo_dropout(engine, image: np.ndarray, samples: int = 50, seed: int = 0) -> np.ndarray:
     """(samples, 10) probabilities with every dropout layer in training mode, each sample its own masks
-    (Monte-Carlo dropout: the spread shows how unsure the model is about this picture)."""
+    (Monte-Carlo dropout: the spread shows how unsure the model is about this picture). One batched
+    call of the engine; (samples, 10) of the inference probabilities for a model without dropout."""
+    if not engine.dropouts:
+        return np.repeat(engine.activations(image).probabilities[None], samples, axis=0)
     masks = {}
-    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
-    for offset, name in enumerate(dropout_layers(model)):
-        masks[name] = dropout_masks(shapes[name], dropout_rate(model, name), seed + offset, samples)
-    return forward_with_masks(model, image, masks)
+    for offset, name in enumerate(engine.dropouts):
+        masks[name] = dropout_masks(engine.info(name).output_shape, dropout_rate(engine.model, name), seed + offset, samples)
+    return engine.with_dropout(image, masks)
 
 
 @dataclass
@@ -276,15 +245,16 @@ class MaskedDropout:
     probabilities: np.ndarray  # the model's prediction under this mask
 
 
-def masked_dropout(model, image: np.ndarray, activations, layer_name: str, seed: int) -> MaskedDropout:
-    """Draw a seeded training-mode mask for one dropout layer and the prediction it gives."""
+def masked_dropout(engine, image: np.ndarray, activations, layer_name: str, seed: int) -> MaskedDropout:
+    """Draw a seeded training-mode mask for one dropout layer and the prediction it gives (the engine's pass)."""
+    model = engine.model
     index = _layer_index(model, layer_name)
     if activations.layers[index].kind != "dropout":
         raise PositionError(f"{layer_name} is not a dropout layer.")
     rate = dropout_rate(model, layer_name)
     before = activations.layers[index].values
     mask = dropout_masks(before.shape, rate, seed)
-    probabilities = forward_with_masks(model, image, {layer_name: mask})[0]
+    probabilities = engine.with_dropout(image, {layer_name: mask})[0]
     scale = 1.0 / (1.0 - rate)
     return MaskedDropout(layer_name, rate, scale, mask[0], before, before * mask[0] * scale, probabilities)
 

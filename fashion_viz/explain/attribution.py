@@ -1,9 +1,8 @@
 """Attribution maps: which input pixels drove a class score, by six standard methods.
 
-All methods run ``tf.GradientTape`` over one forward pass through the served
-model's own layers (:class:`ScoreModel`), so a map always explains the model
-being served, including its what-if variants: any conv1/conv2 channel or dense1
-unit can be switched off (a 0/1 mask per layer). The score is a *logit*
+All methods run over the model's one engine (:class:`fashion_viz.engine.Engine`: its gradients
+and its batched forward pass), so a map always explains the model being served, including its
+what-if variants: any conv channel or hidden dense unit can be switched off (a 0/1 mask per layer). The score is a *logit*
 (the predictions layer's input to softmax), or the difference of two logits
 for "why A rather than B"; logits avoid the softmax saturating the gradients.
 
@@ -18,36 +17,20 @@ up and negative where it pushes it down; the others are unsigned importance.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from fashion_viz import CLASS_NAMES, IMAGE_SIZE
 from fashion_viz.architecture import model_input
+from fashion_viz.engine import Engine
 
-METHODS = ("saliency", "smoothgrad", "integrated-gradients", "gradcam", "gradcam++", "occlusion")
-SIGNED = {"integrated-gradients", "occlusion"}
-TITLES = {
-    "saliency": "Gradient saliency",
-    "smoothgrad": "SmoothGrad",
-    "integrated-gradients": "Integrated Gradients",
-    "gradcam": "Grad-CAM",
-    "gradcam++": "Grad-CAM++",
-    "occlusion": "Occlusion",
-}
-NOTES = {
-    "saliency": "How much the score changes for a tiny change of each pixel (|gradient|). Fast, but noisy, and it shows sensitivity rather than what the score is made of.",
-    "smoothgrad": "The gradient averaged over 25 noisy copies of the picture, which removes much of the noise. Still sensitivity, not contribution.",
-    "integrated-gradients": "Each pixel's contribution on the straight path from a black picture to this one; the contributions add up to the score's change (completeness). Pixels that are black contribute nothing by construction.",
-    "gradcam": "Where, in the chosen convolution layer's maps, the features that raise the score sit (coarse: 11x11 for conv2, spread onto the picture). Says where, not which pixel. It weighs each channel by its gradient averaged over all positions, which suits networks that average their maps; ours flattens them into a dense layer, so on conv2 the map can follow where a channel is active rather than where it matters (a planted 3x3 trigger was found on conv1, not on conv2).",
-    "gradcam++": "Grad-CAM with per-location weights, which spreads credit better when a class's evidence sits in several places. Equally coarse.",
-    "occlusion": "How much the score falls when a patch set to black covers each place. Model-agnostic and easy to read, but slow and blocky; a black patch changes nothing over the black background.",
-}
 SMOOTHGRAD_SAMPLES = 25
 SMOOTHGRAD_SIGMA = 0.15  # noise level, as a share of the input range [0, 1]
 IG_START_STEPS, IG_MAX_STEPS = 128, 4096  # doubled until completeness holds to COMPLETENESS_TOLERANCE
 COMPLETENESS_TOLERANCE = 0.05
-MASKABLE = ("conv1", "conv2", "dense1")
 
 
 def class_index(value) -> int:
@@ -77,108 +60,6 @@ def score_direction(target: int, contrast: int | None = None) -> np.ndarray:
     return direction
 
 
-class ScoreModel:
-    """The served model's layers as one TF computation: logits, probabilities and the conv maps,
-    with optional 0/1 masks that switch conv1/conv2 channels or dense1 units off.
-
-    Every call is a compiled ``tf.function`` with fixed signatures (traced once), run on one
-    long-lived worker thread: as for the activation extractor, TensorFlow's first call in each new
-    thread costs about 50 ms, and Streamlit runs every rerun in a new thread.
-    """
-
-    def __init__(self, model):
-        from concurrent.futures import ThreadPoolExecutor
-
-        import tensorflow as tf
-
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fashion-viz-attribution")
-        self.model = model
-        self.layers = list(model.layers)
-        self.names = [layer.name for layer in self.layers]
-        head = self.layers[-1]
-        self.head_kernel, self.head_bias = (tf.constant(w) for w in head.get_weights())
-        self.widths = {name: int(self.layers[self.names.index(name)].output.shape[-1]) for name in MASKABLE if name in self.names}
-        self.conv_names = [layer.name for layer in self.layers if type(layer).__name__ == "Conv2D"]
-        image = tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.float32)
-        masks = [tf.TensorSpec((self.widths[n],), tf.float32) for n in self.widths]
-        direction = tf.TensorSpec((len(CLASS_NAMES),), tf.float32)
-        self._forward = tf.function(self._forward_py, input_signature=[image, *masks])
-        self._gradients = tf.function(self._gradients_py, input_signature=[image, direction, *masks])
-        self._cam_gradients = {name: tf.function(self._cam_function(name), input_signature=[image, direction, *masks]) for name in self.conv_names}
-
-    def default_masks(self, off: dict[str, list[int]] | None = None) -> list[np.ndarray]:
-        """Per maskable layer, 1 for every unit except those switched off."""
-        masks = []
-        for name, width in self.widths.items():
-            mask = np.ones(width, np.float32)
-            for unit in (off or {}).get(name, []):
-                mask[int(unit)] = 0.0
-            masks.append(mask)
-        return masks
-
-    def _run(self, x, masks):
-        import tensorflow as tf
-
-        by_name = dict(zip(self.widths, masks))
-        features = {}
-        for layer in self.layers[:-1]:
-            x = layer(x, training=False)
-            if layer.name in by_name:
-                x = x * by_name[layer.name]
-            if layer.name in self.conv_names:
-                features[layer.name] = x
-        logits = tf.matmul(x, self.head_kernel) + self.head_bias
-        return logits, features
-
-    def _cam_function(self, name: str):
-        def cam_gradients(x, direction, *masks):
-            return self._cam_gradients_py(x, direction, name, *masks)
-
-        return cam_gradients
-
-    def _forward_py(self, x, *masks):
-        import tensorflow as tf
-
-        logits, _ = self._run(x, masks)
-        return logits, tf.nn.softmax(logits)
-
-    def _gradients_py(self, x, direction, *masks):
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            logits, _ = self._run(x, masks)
-            score = tf.linalg.matvec(logits, direction)
-        return score, tape.gradient(score, x)
-
-    def _cam_gradients_py(self, x, direction, name, *masks):
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            logits, features = self._run(x, masks)
-            feature = features[name]
-            tape.watch(feature)
-            # Recompute the score from the watched feature map so the tape sees it.
-            score = tf.linalg.matvec(logits, direction)
-        return score, feature, tape.gradient(score, feature)
-
-    def predict(self, images: np.ndarray, off: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(logits, probabilities) for a batch of model inputs (n, 28, 28, 1) in [0, 1]."""
-        logits, probabilities = self._call(self._forward, np.asarray(images, np.float32), *self.default_masks(off))
-        return logits, probabilities
-
-    def gradients(self, images: np.ndarray, direction: np.ndarray, off: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-        score, grad = self._call(self._gradients, np.asarray(images, np.float32), direction, *self.default_masks(off))
-        return score, grad[..., 0]
-
-    def cam_gradients(self, images: np.ndarray, direction: np.ndarray, layer: str, off: dict | None = None):
-        return self._call(self._cam_gradients[layer], np.asarray(images, np.float32), direction, *self.default_masks(off))
-
-    def _call(self, function, *args) -> tuple[np.ndarray, ...]:
-        """Run a compiled function on the worker thread; NumPy arrays back."""
-        return self._worker.submit(lambda: tuple(np.asarray(out) for out in function(*args))).result()
-
-
 @dataclass
 class Attribution:
     """One method's map for one picture and one score."""
@@ -196,27 +77,27 @@ def _input(image: np.ndarray) -> np.ndarray:
     return model_input(image)
 
 
-def saliency(sm: ScoreModel, image, direction, off=None) -> Attribution:
-    score, grad = sm.gradients(_input(image), direction, off)
+def saliency(engine: Engine, image, direction, off=None) -> Attribution:
+    score, grad = engine.gradients(_input(image), direction, off)
     return Attribution("saliency", 0, None, np.abs(grad[0]), False, float(score[0]), {})
 
 
-def smoothgrad(sm: ScoreModel, image, direction, off=None, samples: int = SMOOTHGRAD_SAMPLES, sigma: float = SMOOTHGRAD_SIGMA, seed: int = 0) -> Attribution:
+def smoothgrad(engine: Engine, image, direction, off=None, samples: int = SMOOTHGRAD_SAMPLES, sigma: float = SMOOTHGRAD_SIGMA, seed: int = 0) -> Attribution:
     x = _input(image)
     noisy = x + np.random.default_rng(seed).normal(0, sigma, (samples, *x.shape[1:])).astype(np.float32)
-    _, grad = sm.gradients(noisy, direction, off)
-    score, _ = sm.gradients(x, direction, off)
+    _, grad = engine.gradients(noisy, direction, off)
+    score, _ = engine.gradients(x, direction, off)
     return Attribution("smoothgrad", 0, None, np.abs(grad.mean(axis=0)), False, float(score[0]), {"samples": samples, "sigma": sigma})
 
 
-def integrated_gradients(sm: ScoreModel, image, direction, off=None, steps: int | None = None) -> Attribution:
+def integrated_gradients(engine: Engine, image, direction, off=None, steps: int | None = None) -> Attribution:
     """Black baseline; trapezoidal path integral. The number of steps starts at 128 and doubles (reusing
     the points already computed) until completeness holds to 5 %, up to 4,096 steps."""
     x = _input(image)
     baseline = np.zeros_like(x)
     m = steps or IG_START_STEPS
     alphas = np.linspace(0.0, 1.0, m + 1, dtype=np.float32)
-    scores, grads = sm.gradients(baseline + alphas[:, None, None, None] * (x - baseline), direction, off)
+    scores, grads = engine.gradients(baseline + alphas[:, None, None, None] * (x - baseline), direction, off)
     while True:
         average = (grads[:-1] + grads[1:]).mean(axis=0) / 2.0
         attribution = (x - baseline)[0, ..., 0] * average
@@ -225,7 +106,7 @@ def integrated_gradients(sm: ScoreModel, image, direction, off=None, steps: int 
         if error <= COMPLETENESS_TOLERANCE or steps or m >= IG_MAX_STEPS:
             break
         midpoints = (np.arange(m, dtype=np.float32) + 0.5) / m  # the new points of 2m steps
-        new_scores, new_grads = sm.gradients(baseline + midpoints[:, None, None, None] * (x - baseline), direction, off)
+        new_scores, new_grads = engine.gradients(baseline + midpoints[:, None, None, None] * (x - baseline), direction, off)
         merged_grads = np.empty((2 * m + 1, *grads.shape[1:]), grads.dtype)
         merged_grads[0::2], merged_grads[1::2] = grads, new_grads
         merged_scores = np.empty(2 * m + 1, scores.dtype)
@@ -235,15 +116,10 @@ def integrated_gradients(sm: ScoreModel, image, direction, off=None, steps: int 
                        {"steps": m, "completeness_error": error, "score_change": change, "attribution_sum": float(attribution.sum())})
 
 
-def field_geometry(model, layer: str) -> tuple[int, int, float]:
-    """(stride, field size, offset of the first field's centre) of a conv layer's positions in input pixels."""
-    from fashion_viz.explain.arithmetic import receptive_field
-
-    index = [l.name for l in model.layers].index(layer)
-    top0, _, bottom0, _ = receptive_field(model, index, 0, 0)
-    top1, _, _, _ = receptive_field(model, index, 1, 0)
-    size = bottom0 - top0
-    return top1 - top0, size, (size - 1) / 2.0
+def field_geometry(engine: Engine, layer: str) -> tuple[int, float]:
+    """(stride, offset of the first position's field centre) of a spatial layer's positions, in input pixels."""
+    info = engine.info(layer)
+    return info.stride, (info.receptive_field - 1) / 2.0
 
 
 def to_input_resolution(cam: np.ndarray, stride: int, centre: float) -> np.ndarray:
@@ -257,8 +133,10 @@ def to_input_resolution(cam: np.ndarray, stride: int, centre: float) -> np.ndarr
     return np.stack([np.interp(grid, rows, by_row[:, c]) for c in range(IMAGE_SIZE)], axis=1)
 
 
-def gradcam(sm: ScoreModel, image, direction, off=None, layer: str = "conv2", plus: bool = False) -> Attribution:
-    score, feature, grad = sm.cam_gradients(_input(image), direction, layer, off)
+def gradcam(engine: Engine, image, direction, off=None, layer: str | None = None, plus: bool = False) -> Attribution:
+    """Grad-CAM (or Grad-CAM++) on a conv layer's maps: the last convolution by default."""
+    layer = layer or engine.conv_names[-1]
+    score, feature, grad = engine.layer_gradients(_input(image), direction, layer, off)
     A, g = feature[0].astype(np.float64), grad[0].astype(np.float64)
     if plus:
         # Grad-CAM++ (Chattopadhyay et al. 2018) with the exponential-score closed form.
@@ -269,12 +147,12 @@ def gradcam(sm: ScoreModel, image, direction, off=None, layer: str = "conv2", pl
     else:
         weights = g.mean(axis=(0, 1))
     cam = np.maximum((A * weights).sum(axis=-1), 0)
-    stride, size, centre = field_geometry(sm.model, layer)
+    stride, centre = field_geometry(engine, layer)
     method = "gradcam++" if plus else "gradcam"
     return Attribution(method, 0, None, to_input_resolution(cam, stride, centre), False, float(score[0]), {"layer": layer, "coarse": cam})
 
 
-def occlusion(sm: ScoreModel, image, direction, off=None, patch: int = 4, stride: int = 2) -> Attribution:
+def occlusion(engine: Engine, image, direction, off=None, patch: int = 4, stride: int = 2) -> Attribution:
     """Score drop when a patch is set to 0 (background), averaged over the patches covering each pixel; one batch."""
     x = _input(image)
     starts = list(range(0, IMAGE_SIZE - patch + 1, stride))
@@ -287,7 +165,7 @@ def occlusion(sm: ScoreModel, image, direction, off=None, patch: int = 4, stride
             occluded[r : r + patch, c : c + patch] = 0.0
             batch.append(occluded)
             boxes.append((r, c))
-    logits, _ = sm.predict(np.concatenate([x, np.stack(batch)]), off)
+    logits, _ = engine.predict(np.concatenate([x, np.stack(batch)]), off)
     scores = logits @ direction
     drops = scores[0] - scores[1:]
     total, count = np.zeros((IMAGE_SIZE, IMAGE_SIZE)), np.zeros((IMAGE_SIZE, IMAGE_SIZE))
@@ -297,20 +175,53 @@ def occlusion(sm: ScoreModel, image, direction, off=None, patch: int = 4, stride
     return Attribution("occlusion", 0, None, total / np.maximum(count, 1), True, float(scores[0]), {"patch": patch, "stride": stride, "patches": len(boxes)})
 
 
-def attribute(sm: ScoreModel, image: np.ndarray, method: str, target: int, contrast: int | None = None, off: dict | None = None, **options) -> Attribution:
-    """One method's map of ``logit[target]`` (minus ``logit[contrast]``) for a (28, 28) uint8 picture."""
-    direction = score_direction(target, contrast)
-    if method == "saliency":
-        result = saliency(sm, image, direction, off)
-    elif method == "smoothgrad":
-        result = smoothgrad(sm, image, direction, off, **options)
-    elif method == "integrated-gradients":
-        result = integrated_gradients(sm, image, direction, off, **options)
-    elif method in ("gradcam", "gradcam++"):
-        result = gradcam(sm, image, direction, off, plus=method == "gradcam++", **options)
-    elif method == "occlusion":
-        result = occlusion(sm, image, direction, off, **options)
-    else:
+@dataclass(frozen=True)
+class Method:
+    """One attribution method: its name, what it says and how far (``note``), whether its maps are signed,
+    and its computation. All share one :meth:`attribute` signature (the way Captum shapes its methods), so
+    the Why page, the CLI, the faithfulness table and the benchmarks loop over :data:`METHODS` without
+    knowing any of them."""
+
+    key: str
+    title: str
+    signed: bool
+    note: str
+    compute: Callable[..., Attribution]
+
+    def attribute(self, engine: Engine, image: np.ndarray, target: int, contrast: int | None = None, off: dict | None = None, **options) -> Attribution:
+        """This method's map of ``logit[target]`` (minus ``logit[contrast]``) for a (28, 28) uint8 picture."""
+        result = self.compute(engine, image, score_direction(target, contrast), off, **options)
+        result.method, result.target, result.contrast = self.key, target, contrast if contrast != target else None
+        return result
+
+
+METHODS: dict[str, Method] = {
+    method.key: method
+    for method in (
+        Method("saliency", "Gradient saliency", False,
+               "How much the score changes for a tiny change of each pixel (|gradient|). Fast, but noisy, and it shows sensitivity rather than what the score is made of.",
+               saliency),
+        Method("smoothgrad", "SmoothGrad", False,
+               f"The gradient averaged over {SMOOTHGRAD_SAMPLES} noisy copies of the picture, which removes much of the noise. Still sensitivity, not contribution.",
+               smoothgrad),
+        Method("integrated-gradients", "Integrated Gradients", True,
+               "Each pixel's contribution on the straight path from a black picture to this one; the contributions add up to the score's change (completeness). Pixels that are black contribute nothing by construction.",
+               integrated_gradients),
+        Method("gradcam", "Grad-CAM", False,
+               "Where, in the chosen convolution layer's maps, the features that raise the score sit (coarse: one value per position of those maps, spread onto the picture). Says where, not which pixel. It weighs each channel by its gradient averaged over all positions, which suits networks that average their maps; ours flattens them into a dense layer, so on the last convolution the map can follow where a channel is active rather than where it matters (a planted 3x3 trigger was found on the first convolution, not the last).",
+               gradcam),
+        Method("gradcam++", "Grad-CAM++", False,
+               "Grad-CAM with per-location weights, which spreads credit better when a class's evidence sits in several places. Equally coarse.",
+               functools.partial(gradcam, plus=True)),
+        Method("occlusion", "Occlusion", True,
+               "How much the score falls when a patch set to black covers each place. Model-agnostic and easy to read, but slow and blocky; a black patch changes nothing over the black background.",
+               occlusion),
+    )
+}
+
+
+def attribute(engine: Engine, image: np.ndarray, method: str, target: int, contrast: int | None = None, off: dict | None = None, **options) -> Attribution:
+    """The map of method ``method`` (a key of :data:`METHODS`); ValueError names the methods otherwise."""
+    if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    result.target, result.contrast = target, contrast if contrast != target else None
-    return result
+    return METHODS[method].attribute(engine, image, target, contrast, off, **options)

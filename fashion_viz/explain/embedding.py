@@ -1,7 +1,7 @@
-"""Where a picture sits among all the others: the dense1 representation projected to 2-D.
+"""Where a picture sits among all the others: the last hidden layer's representation projected to 2-D.
 
-The 128 dense1 activations (after ReLU) of the 10,000 test images are the
-model's own description of each picture. The map projects them to 2-D once
+The activations (after ReLU) of the last hidden dense layer (:func:`map_layer`: dense1's 128 in the
+seed) of the 10,000 test images are the model's own description of each picture. The map projects them to 2-D once
 per model with openTSNE (measured on the 2-core machine: about 20 s to fit;
 PCA is the instant fallback, and what the tests use on small sets), and is
 stored beside the model as ``<stem>.embedding.npz``.
@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fashion_viz.architecture import model_input
 from fashion_viz.storage import read_model_companion, write_model_companion
 
 NEIGHBOURS = 10
@@ -53,7 +52,7 @@ class Placement:
 
     xy: np.ndarray  # (2,)
     neighbours: np.ndarray  # (10,) test indices, nearest first
-    distances: np.ndarray  # (10,) Euclidean distances in the dense1 space
+    distances: np.ndarray  # (10,) Euclidean distances in the map layer's space
 
 
 def embedding_path(model_path: Path) -> Path:
@@ -61,14 +60,17 @@ def embedding_path(model_path: Path) -> Path:
     return Path(model_path).with_suffix(".embedding.npz")
 
 
-def dense1_features(model, images: np.ndarray, batch_size: int = 2_000) -> np.ndarray:
-    """(n, 128) dense1 activations (after ReLU, eval mode): the representation the map projects."""
-    import keras
+def map_layer(engine) -> str:
+    """The layer whose outputs the map projects: the last hidden dense layer (dense1 in the seed), else flatten."""
+    return engine.dense_names[-1] if engine.dense_names else "flatten"
 
-    dense = model.get_layer("dense1")
-    extractor = keras.Model(model.inputs[0], dense.output)
-    parts = [np.asarray(extractor(model_input(images[s : s + batch_size]), training=False)) for s in range(0, len(images), batch_size)]
-    return np.concatenate(parts).astype(np.float32)
+
+def map_features(engine, images: np.ndarray) -> np.ndarray:
+    """(n, width) the map layer's outputs (after ReLU, eval mode) for many pictures: from the engine's shared pass."""
+    shared = engine.dataset_pass(images)
+    if engine.dense_names:
+        return np.maximum(shared.dense[map_layer(engine)], 0).astype(np.float32)
+    return np.asarray(shared.head_input, np.float32)
 
 
 def fit_map(features: np.ndarray, method: str = "tsne", seed: int = SEED, n_jobs: int = 2) -> np.ndarray:
@@ -93,14 +95,14 @@ def fit_map(features: np.ndarray, method: str = "tsne", seed: int = SEED, n_jobs
     return np.asarray(embedding, np.float32)
 
 
-def build_map(model, images: np.ndarray, model_sha256: str = "", method: str = "tsne") -> EmbeddingMap:
+def build_map(engine, images: np.ndarray, model_sha256: str = "", method: str = "tsne") -> EmbeddingMap:
     started = time.perf_counter()
-    xy = fit_map(dense1_features(model, images), method)
+    xy = fit_map(map_features(engine, images), method)
     return EmbeddingMap(model_sha256, method, xy, time.perf_counter() - started)
 
 
 class NeighbourIndex:
-    """Exact nearest neighbours among the test images' dense1 vectors (10,000 x 128: a matrix product)."""
+    """Exact nearest neighbours among the test images' map-layer vectors (10,000 x 128 in the seed: a matrix product)."""
 
     def __init__(self, features: np.ndarray):
         self.features = np.asarray(features, np.float32)
@@ -121,7 +123,7 @@ class NeighbourIndex:
 
 
 def place(index: NeighbourIndex, xy: np.ndarray, vectors: np.ndarray, exclude: np.ndarray | None = None) -> list[Placement]:
-    """Place pictures (their dense1 vectors) on the map: the median position of their 10 nearest test images."""
+    """Place pictures (their map-layer vectors) on the map: the median position of their 10 nearest test images."""
     indices, distances = index.query(vectors, exclude=exclude)
     return [Placement(np.median(xy[row], axis=0), row, dist) for row, dist in zip(indices, distances)]
 

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from fashion_viz import IMAGE_SIZE
-from fashion_viz.explain.attribution import METHODS, SIGNED, ScoreModel, attribute
-from fashion_viz.architecture import build_model, model_input
+from fashion_viz.architecture import build_model, model_input, spec_of_model
+from fashion_viz.engine import Engine
+from fashion_viz.explain.attribution import METHODS, attribute
 
 PIXELS_PER_STEP = 8
 BLUR_SIGMA = 3.0
-RANDOMISATION_ORDER = ("predictions", "dense1", "conv2", "conv1")  # top layer first
 
 
 def fixed_test_set(labels: np.ndarray, count: int = 500, seed: int = 0) -> np.ndarray:
@@ -64,13 +64,13 @@ def auc(curve: np.ndarray) -> float:
     return float(((curve[:-1] + curve[1:]) / 2).mean())
 
 
-def deletion_insertion(sm: ScoreModel, image: np.ndarray, importance: np.ndarray, target: int) -> tuple[float, float]:
+def deletion_insertion(engine: Engine, image: np.ndarray, importance: np.ndarray, target: int) -> tuple[float, float]:
     """(deletion AUC, insertion AUC) of the target class's probability, most important pixels first."""
     x = model_input(image)[0, ..., 0]
     order = np.argsort(-importance.reshape(-1), kind="stable")
     blurred = gaussian_blur(x[None])[0]
     frames = np.concatenate([_curve_inputs(x, np.zeros_like(x), order), _curve_inputs(blurred, x, order)])
-    _, probabilities = sm.predict(frames)
+    _, probabilities = engine.predict(frames)
     half = len(frames) // 2
     return auc(probabilities[:half, target]), auc(probabilities[half:, target])
 
@@ -96,10 +96,16 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(average_ranks(a), average_ranks(b))[0, 1])
 
 
+def randomisation_order(model) -> tuple[str, ...]:
+    """The layers with weights, top layer first: the order in which the randomisation check re-initialises them."""
+    return tuple(layer.name for layer in reversed(model.layers) if layer.get_weights())
+
+
 def randomised_model(model, layers: tuple[str, ...], seed: int = 0):
     """A copy of ``model`` whose named layers get fresh random weights (the others keep the trained ones)."""
-    fresh = build_model(seed=seed)
-    copy = build_model()
+    spec = spec_of_model(model)
+    fresh = build_model(spec, seed=seed)
+    copy = build_model(spec)
     copy.set_weights(model.get_weights())
     for name in layers:
         copy.get_layer(name).set_weights(fresh.get_layer(name).get_weights())
@@ -134,8 +140,9 @@ class FaithfulnessReport:
 def measure(model, images: np.ndarray, randomisation_images: int | None = None, seed: int = 0, progress=None) -> FaithfulnessReport:
     """Every figure of :class:`FaithfulnessReport` for the given uint8 pictures (target: each picture's predicted class)."""
     start = time.perf_counter()
-    sm = ScoreModel(model)
-    _, probabilities = sm.predict(model_input(images))
+    engine = Engine(model)
+    _, probabilities = engine.predict(model_input(images))
+    order = randomisation_order(model)
     targets = probabilities.argmax(axis=1)
     rng = np.random.default_rng(seed)
     deletion = {m: [] for m in (*METHODS, "random")}
@@ -144,29 +151,29 @@ def measure(model, images: np.ndarray, randomisation_images: int | None = None, 
     completeness = []
     for i, (image, target) in enumerate(zip(images, targets)):
         for method in METHODS:
-            result = attribute(sm, image, method, int(target))
+            result = attribute(engine, image, method, int(target))
             importance = result.map  # signed maps: the most positive (pushing the class up) first
-            d, ins = deletion_insertion(sm, image, importance, int(target))
+            d, ins = deletion_insertion(engine, image, importance, int(target))
             deletion[method].append(d)
             insertion[method].append(ins)
             trained_maps[method].append(ranking_map(result))
             if method == "integrated-gradients":
                 completeness.append(result.details["completeness_error"])
-        d, ins = deletion_insertion(sm, image, rng.random((IMAGE_SIZE, IMAGE_SIZE)), int(target))
+        d, ins = deletion_insertion(engine, image, rng.random((IMAGE_SIZE, IMAGE_SIZE)), int(target))
         deletion["random"].append(d)
         insertion["random"].append(ins)
         if progress:
             progress("maps", i + 1, len(images))
     n_random = len(images) if randomisation_images is None else min(randomisation_images, len(images))
     spearman_by_stage: dict[str, dict[str, float]] = {m: {} for m in METHODS}
-    for depth in range(1, len(RANDOMISATION_ORDER) + 1):
-        stage = RANDOMISATION_ORDER[:depth]
-        randomised = ScoreModel(randomised_model(model, stage, seed=seed + 100))
+    for depth in range(1, len(order) + 1):
+        stage = order[:depth]
+        randomised = Engine(randomised_model(model, stage, seed=seed + 100))
         for method in METHODS:
             values = [spearman(trained_maps[method][i], ranking_map(attribute(randomised, images[i], method, int(targets[i])))) for i in range(n_random)]
             spearman_by_stage[method]["+".join(stage)] = float(np.median(values))
         if progress:
-            progress("randomisation", depth, len(RANDOMISATION_ORDER))
+            progress("randomisation", depth, len(order))
     completeness = np.asarray(completeness)
     return FaithfulnessReport(
         images=len(images),
@@ -182,7 +189,7 @@ def measure(model, images: np.ndarray, randomisation_images: int | None = None, 
             "share_within_5pct": float((completeness <= 0.05).mean()),
         },
         seconds=round(time.perf_counter() - start, 1),
-        method_options={"pixels_per_step": PIXELS_PER_STEP, "blur_sigma": BLUR_SIGMA, "deleted_value": 0.0, "signed_maps_ranked_by": "value (deletion, insertion), |value| (randomisation)", "signed_methods": sorted(SIGNED)},
+        method_options={"pixels_per_step": PIXELS_PER_STEP, "blur_sigma": BLUR_SIGMA, "deleted_value": 0.0, "signed_maps_ranked_by": "value (deletion, insertion), |value| (randomisation)", "signed_methods": sorted(k for k, m in METHODS.items() if m.signed)},
     )
 
 

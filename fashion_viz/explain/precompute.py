@@ -1,7 +1,7 @@
 """The per-model work the Units and Map pages show, done once and stored beside the model.
 
-``prepare_views`` computes the unit atlas (statistics, exemplars, votes and the
-234 activation-maximisation pictures; about 20 s on 2 cores) and the 2-D map of
+``prepare_views`` computes the unit atlas (statistics, exemplars, votes and one
+activation-maximisation picture per unit, 234 in the seed; about 20 s on 2 cores) and the 2-D map of
 the test set (openTSNE, about 35 s), and writes ``<stem>.units.npz`` and
 ``<stem>.embedding.npz``. Both files carry the model file's SHA-256, so a
 replaced model never shows another model's pictures. Training runs it after
@@ -45,7 +45,7 @@ def overall_share(stage: str, share: float) -> float:
 
 
 def prepare_views(
-    model,
+    engine,
     model_path: Path,
     model_sha256: str,
     images,
@@ -58,6 +58,7 @@ def prepare_views(
     """Compute and store whatever is missing (everything with ``force``) for this model file.
 
     Args:
+        engine: the model's :class:`fashion_viz.engine.Engine` (one pass over the test set serves both).
         images, labels: the test set (the exemplars, statistics and the map are over it).
         progress: called with (stage, share of the stage done).
     """
@@ -65,12 +66,12 @@ def prepare_views(
     existing = StoredViews(None, None) if force else stored_views(model_path, model_sha256)
     atlas = existing.atlas
     if atlas is None:
-        atlas = build_atlas(model, images, labels, model_sha256, steps=steps, progress=report)
+        atlas = build_atlas(engine, images, labels, model_sha256, steps=steps, progress=report)
         save_atlas(atlas, unit_atlas_path(model_path))
     embedding = existing.embedding
     if embedding is None:
         report("map", 0.0)
-        embedding = build_map(model, images, model_sha256, method)
+        embedding = build_map(engine, images, model_sha256, method)
         save_map(embedding, embedding_path(model_path))
     report("map", 1.0)
     return StoredViews(atlas, embedding)

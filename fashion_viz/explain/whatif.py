@@ -1,6 +1,6 @@
 """What-if: edit the picture or switch units off, and say in plain words what changed.
 
-Switching units off uses :class:`fashion_viz.explain.attribution.ScoreModel`'s masks, so the
+Switching units off uses the engine's unit masks (:meth:`fashion_viz.engine.Engine.unit_masks`), so the
 probabilities and every attribution map are recomputed for the changed model in the same call.
 """
 
