@@ -6,7 +6,7 @@ import streamlit as st
 from app_pages import resources, state
 from app_pages.boundary import guarded
 from app_pages.panels import on_phone, require_model, show_figure
-from fashion_viz.figures import architecture_figure
+from fashion_viz.figures.architecture import architecture_figure
 from fashion_viz.layer_guide import describe_layers, shape_text
 
 loaded = require_model()

@@ -13,18 +13,7 @@ import streamlit as st
 from app_pages import state
 from app_pages.panels import show_figure
 from fashion_viz import CLASS_NAMES
-from fashion_viz.arithmetic_figures import (
-    NumberGrid,
-    contributions_figure,
-    dropout_map_figure,
-    dropout_mask_figure,
-    monte_carlo_figure,
-    number_grids_html,
-    partial_sums_figure,
-    receptive_field_picture,
-    temperature_figure,
-    window_kernel_products,
-)
+from fashion_viz.figures.arithmetic import NumberGrid, contributions_figure, dropout_map_figure, dropout_mask_figure, monte_carlo_figure, number_grids_html, partial_sums_figure, receptive_field_picture, temperature_figure, window_kernel_products
 from fashion_viz.explain.arithmetic import (
     Calculation,
     describe,
@@ -35,7 +24,8 @@ from fashion_viz.explain.arithmetic import (
     softmax_with_temperature,
     top_contributions,
 )
-from fashion_viz.figures import kernel_mosaic, probability_chart
+from fashion_viz.figures.layers import kernel_mosaic
+from fashion_viz.figures.prediction import probability_chart
 
 PARTIAL_SUMS_CHART = "calc_partial_sums"
 

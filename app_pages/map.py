@@ -9,7 +9,9 @@ from app_pages.panels import customdata_values, require_model, require_views, sh
 from app_pages.picker import image_picker, open_in_explorer
 from fashion_viz import CLASS_NAMES
 from fashion_viz.explain.embedding import majority_label, map_layer, place
-from fashion_viz.unit_figures import embedding_figure, exemplar_grid, upscale
+from fashion_viz.figures.base import upscale
+from fashion_viz.figures.map import embedding_figure
+from fashion_viz.figures.units import exemplar_grid
 
 SHOW = ("all pictures", "correctly classified", "misclassified")
 

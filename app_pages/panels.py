@@ -11,8 +11,9 @@ import streamlit as st
 from app_pages import resources, state
 from app_pages.picker import ChosenImage
 from fashion_viz.data import HOW_TO_GET
-from fashion_viz.figures import for_narrow_screen, probability_chart
-from fashion_viz.unit_figures import upscale
+from fashion_viz.figures.base import for_narrow_screen
+from fashion_viz.figures.prediction import probability_chart
+from fashion_viz.figures.base import upscale
 from fashion_viz.storage import LoadedModel, ModelError, check_model_file, is_shipped, list_model_files, read_card
 from fashion_viz.preprocessing import PreparedImage, confidence_warning
 
@@ -145,6 +146,12 @@ def show_pipeline_stages(prepared: PreparedImage) -> None:
         st.caption(note)
     for warning in prepared.warnings:
         st.warning(warning, icon=":material/warning:")
+
+
+def spoken_list(items) -> str:
+    """'a', 'a and b', 'a, b and c': names in a sentence."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def unit_link(layer: str, kind: str, unit: int, label: str | None = None) -> None:

@@ -231,7 +231,7 @@ def current_test_predictions() -> np.ndarray:
 
 @st.cache_resource(show_spinner="Drawing the diagram…", max_entries=6)
 def _diagram(identity: tuple):
-    from fashion_viz.diagrams import layered_diagram
+    from fashion_viz.figures.architecture import layered_diagram
 
     return layered_diagram(_load_model(identity).model)
 

@@ -5,13 +5,14 @@ import streamlit as st
 
 from app_pages import resources, state
 from app_pages.boundary import guarded
-from app_pages.panels import require_model, require_views, show_figure
+from app_pages.panels import require_model, require_views, show_figure, spoken_list
 from app_pages.picker import open_in_explorer
 from fashion_viz import CLASS_NAMES
 from fashion_viz.explain.units import UnitError, feeder_layer, unit_layers, unit_name, unit_row, unit_sizes
-from fashion_viz.figures import kernel_mosaic
+from fashion_viz.figures.layers import kernel_mosaic
 from fashion_viz.palette import HIGHLIGHT_NAME, NEGATIVE_NAME, POSITIVE_NAME
-from fashion_viz.unit_figures import class_bars, exemplar_grid, feeder_bars, upscale
+from fashion_viz.figures.base import upscale
+from fashion_viz.figures.units import class_bars, exemplar_grid, feeder_bars
 
 loaded = require_model()
 engine = resources.current_engine()
@@ -45,9 +46,9 @@ def choose(new_layer: str, new_unit: int) -> None:
 
 
 st.title("Units")
-hidden = f", every neuron of {', '.join(engine.dense_names)}" if engine.dense_names else ""
+hidden = f", every neuron of {spoken_list(engine.dense_names)}" if engine.dense_names else ""
 st.caption(
-    f"Every channel of {', '.join(engine.conv_names)}{hidden} and every class: the test pictures that excite it most "
+    f"Every channel of {spoken_list(engine.conv_names)}{hidden} and every class: the test pictures that excite it most "
     "and least, the picture the model's own gradients build for it, what it votes for, and how it behaves over the 10,000 test pictures."
 )
 

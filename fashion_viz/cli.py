@@ -279,7 +279,7 @@ def cmd_calc(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from fashion_viz.attribution_figures import overlay_png
+    from fashion_viz.figures.attribution import overlay_png
     from fashion_viz.architecture import model_input
     from fashion_viz.engine import Engine
     from fashion_viz.explain.attribution import attribute, class_index

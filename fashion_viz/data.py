@@ -176,20 +176,39 @@ def download_with_keras() -> Path:
     return KERAS_CACHE_DIR
 
 
+class DatasetMissing(DatasetError):
+    """No folder holds the four files (as opposed to a file that is there but corrupt)."""
+
+
 @functools.lru_cache(maxsize=1)
-def load_fashion_mnist(allow_download: bool = True) -> FashionMNIST:
-    """The verified dataset, loaded once per process.
+def load_found_dataset() -> FashionMNIST:
+    """The verified dataset from the first folder that holds it, loaded once per process.
 
     Raises:
-        DatasetError: no folder holds the files (and the download failed), or a file is corrupt.
+        DatasetMissing: no folder holds the files.
+        DatasetError: a file is corrupt.
     """
     for label, folder in candidate_dirs():
         if all((folder / spec.name).is_file() for spec in FILES.values()):
             return load_from_dir(folder, source=f"{folder} ({label})")
-    if not allow_download:
-        raise DatasetError(HOW_TO_GET)
-    folder = download_with_keras()
-    return load_from_dir(folder, source=f"{folder} (Keras download)")
+    raise DatasetMissing(HOW_TO_GET)
+
+
+def load_fashion_mnist(allow_download: bool = True) -> FashionMNIST:
+    """The verified dataset, loaded once per process (the same object whatever ``allow_download`` says); without
+    it on disk, Keras' download fills Keras' cache first when ``allow_download``.
+
+    Raises:
+        DatasetError: no folder holds the files (and the download failed or was not allowed), or a file is corrupt.
+    """
+    try:
+        return load_found_dataset()
+    except DatasetMissing:
+        if not allow_download:
+            raise
+    download_with_keras()
+    load_found_dataset.cache_clear()
+    return load_found_dataset()
 
 
 def dataset_available() -> bool:

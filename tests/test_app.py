@@ -605,6 +605,7 @@ def test_units_page_class_feeders_lead_to_dense_units(fmnist):
     assert "conv1 filter 4" in chart_titles(at)
 
 
+@pytest.mark.slow
 def test_units_page_waits_for_a_model_being_prepared(model_copy, fmnist, monkeypatch):
     """A model without stored views: the page starts the background job and shows its progress, no error."""
     from app_pages import resources
@@ -630,7 +631,7 @@ def test_units_page_waits_for_a_model_being_prepared(model_copy, fmnist, monkeyp
 def test_map_page_places_the_picture_among_its_neighbours(fmnist, shipped, engine):
     from fashion_viz.explain.embedding import NeighbourIndex, map_features, place
     from fashion_viz.explain.precompute import stored_views
-    from fashion_viz.unit_figures import MAP_TRACE_MISCLASSIFIED, MAP_TRACE_PICTURE
+    from fashion_viz.figures.map import MAP_TRACE_MISCLASSIFIED, MAP_TRACE_PICTURE
 
     at = open_page("map")
     at.selectbox(key="map_class").set_value(4).run()

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 from conftest import write_png
-from test_cli import run_cli
+from test_cli import in_process, run_cli
 
 from fashion_viz.engine import Engine
 from fashion_viz.explain.arithmetic import (
@@ -176,15 +176,15 @@ def test_softmax_temperature_keeps_the_ranking():
     assert softmax_with_temperature(logits, 0.25).max() > softmax_with_temperature(logits, 4.0).max()
 
 
-def test_calc_cli_json_agrees_with_the_model(tmp_path, engine, shipped, sample):
+def test_calc_cli_json_agrees_with_the_model(tmp_path, engine, shipped, sample, capsys):
     image = sample.images[45]
     path = write_png(tmp_path / "dress.png", image)
     acts = engine.activations(image)
     for layer, at in [("conv1", "3,4,5"), ("pool1", "6,6,2"), ("dropout1", "1,2,3"), ("conv2", "4,5,17"), ("pool2", "2,2,9"),
                       ("dropout2", "0,1,2"), ("flatten", "777"), ("dense1", "9"), ("dropout3", "9"), ("predictions", "3")]:
-        result = run_cli("calc", str(path), "--layer", layer, "--at", at, "--json")
-        assert result.returncode == 0, result.stderr
-        out = json.loads(result.stdout)
+        code, stdout, stderr = in_process(capsys, "calc", str(path), "--layer", layer, "--at", at, "--json")
+        assert code == 0, stderr
+        out = json.loads(stdout)
         position = tuple(int(a) for a in at.split(","))
         expected = float(acts.layer(layer).values[position])
         assert out["layer"] == layer and out["at"] == list(position) and out["model_output"] == pytest.approx(expected, abs=1e-6)
@@ -198,6 +198,7 @@ def test_calc_cli_json_agrees_with_the_model(tmp_path, engine, shipped, sample):
             assert out["probabilities"][3] == pytest.approx(out["output"]) and len(out["logits"]) == len(out["exps"]) == 10
 
 
+@pytest.mark.slow
 def test_calc_cli_training_mask_and_usage_errors(tmp_path, sample):
     path = write_png(tmp_path / "boot.png", sample.images[-1])
     masked = run_cli("calc", str(path), "--layer", "dropout3", "--at", "5", "--train-mask", "3", "--json")

@@ -186,6 +186,7 @@ def test_curve_helpers():
     assert np.allclose(gaussian_blur(flat), 0.5)
 
 
+@pytest.mark.slow
 def test_explain_cli_json_and_png(tmp_path, shipped, sample):
     images = [write_png(tmp_path / f"p{i}.png", sample.images[i]) for i in (130, 199)]
     bad = tmp_path / "bad.png"
@@ -207,6 +208,7 @@ def test_explain_cli_json_and_png(tmp_path, shipped, sample):
     assert usage.returncode == 2 and "not a class" in usage.stderr
 
 
+@pytest.mark.slow
 def test_faithfulness_cli_stores_a_report_the_page_reads(tmp_path, model_copy, fmnist):
     from fashion_viz.explain.faithfulness import load_report, report_path
     from fashion_viz.storage import read_card

@@ -15,13 +15,13 @@ from app_pages import boundary
 # page, the compute that is made to fail, and what must still be on the page around it
 CASES = [
     (None, "app_pages.panels.probability_chart", lambda at: "Test accuracy" in [m.label for m in at.metric]),
-    ("architecture", "fashion_viz.figures.architecture_figure", lambda at: len(at.dataframe) == 1 and len(at.expander) >= 10),
-    ("explorer", "fashion_viz.figures.layer_output_figure", lambda at: any(t.startswith("Prediction:") for t in chart_titles(at))),
-    ("why", "fashion_viz.attribution_figures.attribution_grid_figure", lambda at: len(at.dataframe) == 1),
-    ("units", "fashion_viz.unit_figures.class_bars", lambda at: any("excite it most" in m.value for m in at.markdown)),
-    ("map", "fashion_viz.unit_figures.embedding_figure", lambda at: any("looks like these" in m.value for m in at.markdown)),
+    ("architecture", "fashion_viz.figures.architecture.architecture_figure", lambda at: len(at.dataframe) == 1 and len(at.expander) >= 10),
+    ("explorer", "fashion_viz.figures.layers.layer_output_figure", lambda at: any(t.startswith("Prediction:") for t in chart_titles(at))),
+    ("why", "fashion_viz.figures.attribution.attribution_grid_figure", lambda at: len(at.dataframe) == 1),
+    ("units", "fashion_viz.figures.units.class_bars", lambda at: any("excite it most" in m.value for m in at.markdown)),
+    ("map", "fashion_viz.figures.map.embedding_figure", lambda at: any("looks like these" in m.value for m in at.markdown)),
     ("train", "fashion_viz.training.schedule_config", lambda at: any("No training has run" in c.value for c in at.caption)),
-    ("evaluate", "fashion_viz.figures.confusion_matrix_figure", lambda at: "Test accuracy" in [m.label for m in at.metric]),
+    ("evaluate", "fashion_viz.figures.evaluation.confusion_matrix_figure", lambda at: "Test accuracy" in [m.label for m in at.metric]),
 ]
 
 

@@ -13,6 +13,8 @@ from conftest import IN_CI, write_png
 
 from tools.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer
 
+pytestmark = pytest.mark.browser
+
 ENABLE = "Install Chromium and Playwright to run them: `apt-get install -y chromium` and `pip install -r requirements-test.txt`."
 
 

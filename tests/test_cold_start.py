@@ -6,12 +6,16 @@ shares the two cores with the new server it starts. Skipped without Chromium; a 
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
 
 from conftest import ROOT
 from test_browser import _require_browser
+
+pytestmark = pytest.mark.browser
 
 
 def test_a_cold_start_under_six_visitors_shows_no_error(shipped, fmnist):

@@ -21,6 +21,7 @@ def test_arrays_are_read_only_and_loaded_once(fmnist):
     with pytest.raises(ValueError):
         fmnist.x_train[0, 0, 0] = 1
     assert data_module.load_fashion_mnist(allow_download=False) is fmnist
+    assert data_module.load_fashion_mnist() is fmnist, "one dataset per process, whatever the caller allows"
 
 
 def test_a_well_formed_file_with_other_content_is_refused(fmnist, tmp_path):
@@ -78,12 +79,12 @@ def test_no_files_and_no_network_names_three_fixes(tmp_path, monkeypatch):
         raise DatasetError(data_module.HOW_TO_GET + " Keras' download also failed: no network")
 
     monkeypatch.setattr(data_module, "download_with_keras", offline)
-    data_module.load_fashion_mnist.cache_clear()
+    data_module.load_found_dataset.cache_clear()
     try:
         with pytest.raises(DatasetError) as info:
             data_module.load_fashion_mnist()
     finally:
-        data_module.load_fashion_mnist.cache_clear()
+        data_module.load_found_dataset.cache_clear()
     message = str(info.value)
     assert "apt-get install dataset-fashion-mnist" in message
     assert "FASHION_MNIST_DIR" in message

@@ -16,6 +16,8 @@ from conftest import IN_CI, ROOT
 
 from tools.appserver import CHROMIUM
 
+pytestmark = pytest.mark.deploy
+
 NGINX = "/usr/sbin/nginx"
 
 

@@ -2,8 +2,11 @@
 
 import subprocess
 import sys
+import pytest
 
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow
 
 SCRIPT = r"""
 import tensorflow as tf
@@ -11,6 +14,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from fashion_viz.data import load_fashion_mnist
 from fashion_viz.training import TrainConfig, train
+
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 config = TrainConfig(epochs=2, batch_size=64, train_limit=3_000, test_limit=1_000, mixed_precision=False, steps_per_execution=1)
 result = train(load_fashion_mnist(allow_download=False), config, strategy=strategy)

@@ -4,20 +4,11 @@ import numpy as np
 import pytest
 
 from fashion_viz import CLASS_NAMES
-from fashion_viz.figures import (
-    architecture_figure,
-    CELL_TRACE,
-    confusion_matrix_figure,
-    feature_map_mosaic,
-    flatten_figure,
-    image_figure,
-    kernel_mosaic,
-    layer_output_figure,
-    per_class_accuracy_chart,
-    probability_chart,
-    single_map_figure,
-    training_curves,
-)
+from fashion_viz.figures.architecture import architecture_figure
+from fashion_viz.figures.evaluation import CELL_TRACE, confusion_matrix_figure, per_class_accuracy_chart
+from fashion_viz.figures.layers import feature_map_mosaic, flatten_figure, image_figure, kernel_mosaic, layer_output_figure, single_map_figure
+from fashion_viz.figures.prediction import probability_chart
+from fashion_viz.figures.training import training_curves
 from fashion_viz.layer_guide import describe_layers
 from fashion_viz.palette import NEGATIVE_COLOUR, POSITIVE_COLOUR
 
@@ -180,15 +171,8 @@ def test_arithmetic_and_attribution_figures_pass_plotly_validation(engine, shipp
     """The explanation figures are built unvalidated too: rebuild each with validation on."""
     import plotly.graph_objects as go
 
-    from fashion_viz.arithmetic_figures import (
-        contributions_figure,
-        dropout_map_figure,
-        dropout_mask_figure,
-        monte_carlo_figure,
-        partial_sums_figure,
-        temperature_figure,
-    )
-    from fashion_viz.attribution_figures import attribution_grid_figure, whatif_figure
+    from fashion_viz.figures.arithmetic import contributions_figure, dropout_map_figure, dropout_mask_figure, monte_carlo_figure, partial_sums_figure, temperature_figure
+    from fashion_viz.figures.attribution import attribution_grid_figure, whatif_figure
     from fashion_viz.engine import Engine
     from fashion_viz.explain.attribution import METHODS, attribute
 
@@ -211,7 +195,7 @@ def test_arithmetic_and_attribution_figures_pass_plotly_validation(engine, shipp
 
 
 def test_number_grids_print_every_value_and_tint_signs_by_the_palette():
-    from fashion_viz.arithmetic_figures import NumberGrid, number_grids_html, window_kernel_products
+    from fashion_viz.figures.arithmetic import NumberGrid, number_grids_html, window_kernel_products
     from fashion_viz.palette import HIGHLIGHT_COLOUR, hex_to_rgb
 
     window = np.array([[0.0, 0.5, 1.0], [0.2, 0.4, 0.6], [0.9, 0.1, 0.3]])
@@ -233,7 +217,7 @@ def test_number_grids_print_every_value_and_tint_signs_by_the_palette():
 
 
 def test_receptive_field_picture_dims_all_but_the_field(sample):
-    from fashion_viz.arithmetic_figures import receptive_field_picture
+    from fashion_viz.figures.arithmetic import receptive_field_picture
     from fashion_viz.palette import HIGHLIGHT_COLOUR, hex_to_rgb
 
     image = np.full((28, 28), 200, np.uint8)

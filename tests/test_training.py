@@ -72,6 +72,7 @@ def test_listener_hears_every_batch_and_epoch(short_run):
     assert result.card.epochs_run == 3 and len(result.card.history) == 3
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_and_never_reseeds_the_process(fmnist):
     """The app trains in a thread beside other sessions: their random picks must not become the seed's sequence."""
     config = TrainConfig(epochs=1, batch_size=128, train_limit=1_500, test_limit=300, seed=7, mixed_precision=False)
@@ -145,6 +146,7 @@ def test_split_rule_and_time_estimate_arithmetic(fmnist):
     assert remaining_seconds(30.0, 0.25) == pytest.approx(90.0) and remaining_seconds(1.0, 0.01) is None
 
 
+@pytest.mark.slow
 def test_the_measured_step_timing_predicts_a_real_run_on_this_machine(fmnist, sample):
     """The Train page's estimate comes from a few training steps timed on the machine it runs on: measured here
     and compared with a real run here, so it holds on a fast machine and a slow one alike."""
@@ -171,6 +173,7 @@ def test_training_jobs_run_one_at_a_time(fmnist, tmp_path):
     assert snapshot.history and snapshot.fraction == 1.0
 
 
+@pytest.mark.slow
 def test_time_to_accuracy_bench_times_both_whole_processes(fmnist):
     """`bench-training` (shortened): the fast schedule (once per seed) and plain model.fit each run as a process and
     save a model; a run short of 92 % test accuracy has no time_to_92_s and does not meet the target."""
@@ -216,6 +219,7 @@ def test_a_ramped_twin_drops_its_share_of_each_rate_and_keeps_the_weights():
     assert np.allclose(twin(x).numpy(), model(x).numpy()), "the twin predicts like the model"
 
 
+@pytest.mark.slow
 def test_a_ramped_run_saves_the_seed_architecture_and_says_how_it_trained(fmnist):
     import keras
 
@@ -227,6 +231,7 @@ def test_a_ramped_run_saves_the_seed_architecture_and_says_how_it_trained(fmnist
     assert result.card.config["dropout_ramp"] is True and result.validation.accuracy > 0.6
 
 
+@pytest.mark.slow
 def test_weight_decay_trains_with_adamw_shrinks_the_weights_and_is_on_the_card(fmnist):
     """The fast schedule's decoupled weight decay: same data and seed, the decayed run ends with smaller kernels."""
     import keras
@@ -256,6 +261,7 @@ def test_training_batches_come_shuffled_scaled_and_without_tf_data_autotuning(fm
     assert sorted(np.concatenate([b[1] for b in batches]).tolist()) == sorted(labels.tolist()), "every image once per epoch"
 
 
+@pytest.mark.slow
 def test_the_fast_schedule_is_the_candidate_chosen_on_validation(fmnist):
     from tools.select_fast_schedule import CANDIDATES, CHOSEN, WITHOUT_WEIGHT_DECAY, run_candidates
 

@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from fashion_viz.architecture import model_input
 
+pytestmark = pytest.mark.slow
+
 VARIANTS = {
     "filters": "conv8,pool,drop0.3,conv16,pool,drop0.3,flatten,dense32,drop0.5",
     "no-pooling": "conv6,conv12,flatten,dense24",

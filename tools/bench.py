@@ -98,7 +98,8 @@ def bench_training(data, repeats: int = 3) -> dict:
 
 def figures_for_view(activations, infos, engine, layer_index: int) -> list:
     """Every figure the Explorer shows for one image with one layer selected."""
-    from fashion_viz.figures import image_figure, kernel_mosaic, layer_output_figure, probability_chart, single_map_figure
+    from fashion_viz.figures.layers import image_figure, kernel_mosaic, layer_output_figure, single_map_figure
+    from fashion_viz.figures.prediction import probability_chart
 
     output, info = activations.layers[layer_index], infos[layer_index]
     figures = [probability_chart(activations.probabilities, 0), image_figure(activations.image, "input"), layer_output_figure(output, info, highlight=0)]
@@ -145,7 +146,7 @@ def bench_arithmetic(repeats: int = 30) -> dict:
     """The arithmetic panel's compute and figures for one position of every layer (no model call),
     and the batched dropout calls, against the engine's own forward pass in the same run."""
     from fashion_viz.engine import Engine
-    from fashion_viz.arithmetic_figures import number_grids_html, partial_sums_figure, receptive_field_picture, window_kernel_products
+    from fashion_viz.figures.arithmetic import number_grids_html, partial_sums_figure, receptive_field_picture, window_kernel_products
     from fashion_viz.data import load_sample
     from fashion_viz.explain.arithmetic import describe, explain_value, masked_dropout, monte_carlo_dropout
     from fashion_viz.storage import load_checked_model

@@ -1,5 +1,4 @@
-"""Figures for attribution maps: every method over the picture in one chart, PNG overlays for the CLI,
-the what-if comparison, and the faithfulness table. Pure functions, no UI."""
+"""Figures of the Why page: each method's map over the picture, the what-if bars, the faithfulness table, overlay PNGs."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from PIL import Image
 
 from fashion_viz import CLASS_NAMES
 from fashion_viz.explain.attribution import METHODS
-from fashion_viz.figures import figure
+from fashion_viz.figures.base import figure
 from fashion_viz.palette import ACTIVATION_SCALE, DIVERGING_SCALE, GRID_COLOUR, HIGHLIGHT_COLOUR, IMAGE_SCALE, NEGATIVE_NAME, POSITIVE_NAME, REFERENCE_COLOUR
 
 

@@ -1,6 +1,5 @@
-"""Figures for the arithmetic panel: the receptive field (a picture), windows, kernels, products and pooling
-windows (HTML number grids), partial sums, contributions, softmax with temperature, dropout masks and Monte-Carlo dropout. Pure functions of
-:class:`fashion_viz.explain.arithmetic.Calculation` and arrays, no UI."""
+"""Figures of the Explorer's arithmetic panel: the receptive field (a picture), windows, kernels, products and pooling
+windows (HTML number grids), partial sums, contributions, softmax with temperature, dropout masks, Monte-Carlo dropout."""
 
 from __future__ import annotations
 
@@ -12,22 +11,8 @@ import plotly.colors
 import plotly.graph_objects as go
 
 from fashion_viz import CLASS_NAMES
-from fashion_viz.figures import figure
-from fashion_viz.palette import (
-    ACTIVATION_SCALE,
-    BAR_COLOUR,
-    BLACK,
-    CLASS_COLOURS,
-    DIVERGING_SCALE,
-    GRID_COLOUR,
-    HIGHLIGHT_COLOUR,
-    INK_COLOUR,
-    REFERENCE_COLOUR,
-    TRUE_COLOUR,
-    WHITE,
-    sign_colour,
-)
-from fashion_viz.unit_figures import outlined_picture
+from fashion_viz.figures.base import figure, outlined_picture
+from fashion_viz.palette import ACTIVATION_SCALE, BAR_COLOUR, BLACK, CLASS_COLOURS, DIVERGING_SCALE, GRID_COLOUR, HIGHLIGHT_COLOUR, INK_COLOUR, REFERENCE_COLOUR, TRUE_COLOUR, WHITE, sign_colour
 
 
 def receptive_field_picture(image: np.ndarray, field: tuple[int, int, int, int], factor: int = 10) -> np.ndarray:

@@ -1,0 +1,246 @@
+"""The Explorer's figures of one layer's output: the mosaic of feature maps, one map large, the flatten strip, vector bars,
+and the convolution filters."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from fashion_viz.figures.base import HIDDEN_AXIS, PICTURE_Y_AXIS, figure, mosaic_geometry, mosaic_grid, outline
+from fashion_viz.figures.prediction import probability_chart
+from fashion_viz.palette import ACTIVATION_SCALE, BAR_COLOUR, DIVERGING_SCALE, GRID_COLOUR, HIGHLIGHT_COLOUR, HIGHLIGHT_NAME, IMAGE_SCALE, LABEL_BACKGROUND, NEGATIVE_NAME, POSITIVE_NAME, TRANSPARENT, WHITE
+
+
+LABEL_TRACE = "channel labels"  # the clickable channel numbers of a feature-map mosaic
+PIXEL_TRACE = "pixels"  # the clickable pixels of a single feature map
+
+
+def image_figure(image: np.ndarray, title: str, height: int = 300) -> go.Figure:
+    """A 28x28 (or any 2-D) grayscale picture with pixel hover."""
+    image = np.asarray(image)
+    heat = dict(
+        type="heatmap",
+        z=image.astype(np.float32),
+        colorscale=IMAGE_SCALE,
+        zmin=0,
+        showscale=False,
+        hovertemplate="row %{y}, column %{x}: %{z:.0f}<extra></extra>",
+    )
+    if image.dtype == np.uint8:
+        heat["zmax"] = 255
+    return figure([heat], title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS)
+
+
+def feature_map_mosaic(
+    maps: np.ndarray,
+    title: str,
+    shared_scale: bool = True,
+    columns: int | None = None,
+    highlight: int | None = None,
+    labels: bool = True,
+) -> go.Figure:
+    """All channels of a spatial layer output (h, w, c) as one labelled heatmap.
+
+    ``shared_scale``: one colour scale for all maps (compare channels; hover shows
+    the value) or each map scaled to its own maximum (see every map's pattern;
+    hover shows the share of that map's peak). Hover always names the channel.
+    The channel numbers are a clickable scatter trace (Plotly cannot select
+    heatmap cells), so clicking a number picks that channel.
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    h, w, c = maps.shape
+    display = maps
+    if not shared_scale:
+        peak = maps.reshape(-1, c).max(axis=0)
+        display = maps / np.where(peak > 0, peak, 1.0)
+    columns, gap = mosaic_geometry(h, c, columns)
+    mosaic, channel, origins = mosaic_grid(display, columns, gap=gap)
+    zmax = float(np.nanmax(mosaic)) if np.isfinite(mosaic).any() else 1.0
+    # Payload: float32 values and a uint8 channel index (~200 KB for conv1's 32 maps;
+    # float64 values plus a float per-pixel [channel, value] pair were 826 KB).
+    data = [
+        dict(
+            type="heatmap",
+            z=mosaic,
+            customdata=np.where(channel < 0, 255, channel).astype(np.uint8 if c < 255 else np.uint16),
+            colorscale=ACTIVATION_SCALE,
+            zmin=0,
+            zmax=zmax if zmax > 0 else 1.0,
+            hoverongaps=False,
+            hovertemplate=(
+                "channel %{customdata}<br>value %{z:.3f}<extra></extra>"
+                if shared_scale
+                else "channel %{customdata}<br>%{z:.0%} of this map's strongest value<extra></extra>"
+            ),
+            colorbar=dict(title=dict(text="activation" if shared_scale else "share of<br>map's max", side="right"), thickness=12),
+        )
+    ]
+    if labels:
+        data.append(
+            dict(
+                type="scatter",
+                x=[x + 1.2 for _, x in origins],
+                y=[y + 1.2 for y, _ in origins],
+                mode="markers+text",
+                text=[str(k) for k in range(c)],
+                textfont=dict(size=9, color=WHITE),
+                marker=dict(symbol="square", size=15, color=LABEL_BACKGROUND),
+                customdata=list(range(c)),
+                hovertemplate="channel %{customdata}: click to see it large<extra></extra>",
+                showlegend=False,
+                name=LABEL_TRACE,
+            )
+        )
+    shapes = [outline(origins[highlight], h, w, HIGHLIGHT_COLOUR)] if highlight is not None and 0 <= highlight < c else []
+    rows = mosaic.shape[0] / mosaic.shape[1]
+    height = int(min(760, max(260, 720 * rows + 60)))
+    return figure(data, title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=shapes)
+
+
+def single_map_figure(feature_map: np.ndarray, title: str, height: int = 300, mark: tuple[int, int] | None = None, clickable: bool = False) -> go.Figure:
+    """One channel shown large, with its value on hover.
+
+    ``clickable`` adds a transparent marker trace over every pixel (trace ``PIXEL_TRACE``,
+    customdata ``[row, column, value]``, only one marker drawn) so a click selects that position;
+    ``mark`` outlines one position.
+    """
+    feature_map = np.asarray(feature_map, dtype=np.float32)
+    heat = dict(
+        type="heatmap",
+        z=feature_map,
+        colorscale=ACTIVATION_SCALE,
+        zmin=0,
+        hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
+        colorbar=dict(title=dict(text="activation"), thickness=12),
+    )
+    data = [heat]
+    if clickable:
+        h, w = feature_map.shape
+        rows, cols = np.divmod(np.arange(h * w), w)
+        heat["hoverinfo"] = "skip"
+        data.append(
+            dict(
+                type="scatter",
+                mode="markers",
+                name=PIXEL_TRACE,
+                x=cols,
+                y=rows,
+                customdata=np.stack([rows, cols, feature_map.ravel()], axis=1),
+                # maxdisplayed=1: Plotly hovers and click-selects from the data, not from drawn markers, so one
+                # drawn marker keeps every pixel clickable; drawing all 676 of conv1 cost the browser ~50 ms a redraw.
+                marker=dict(symbol="square", size=max(6, int(height / (h + 4))), color=TRANSPARENT, maxdisplayed=1),
+                hovertemplate="row %{customdata[0]}, column %{customdata[1]}: %{customdata[2]:.3f}<br>click: how was it computed?<extra></extra>",
+                showlegend=False,
+            )
+        )
+    shapes = [outline(mark, 1, 1, HIGHLIGHT_COLOUR)] if mark is not None else []
+    return figure(data, title, height, xaxis=dict(visible=False, range=[-0.5, feature_map.shape[1] - 0.5]), yaxis=PICTURE_Y_AXIS, shapes=shapes, dragmode=False)
+
+
+def flatten_figure(vector: np.ndarray, spatial_shape: tuple[int, int, int], title: str, source: str = "the last maps") -> go.Figure:
+    """The flatten vector as a strip: one column per channel, one row per position.
+
+    Flatten orders values position by position with all channels of a position
+    together, so vector index = (row * width + col) * channels + channel.
+    """
+    h, w, c = spatial_shape
+    grid = np.asarray(vector, dtype=np.float32).reshape(h * w, c)
+    heat = dict(
+        type="heatmap",
+        z=grid,
+        x=list(range(c)),
+        y=[f"({r},{col})" for r in range(h) for col in range(w)],
+        customdata=np.arange(h * w * c, dtype=np.int32).reshape(h * w, c),
+        colorscale=ACTIVATION_SCALE,
+        zmin=0,
+        hovertemplate="vector index %{customdata}<br>position %{y}, channel %{x}<br>value %{z:.3f}<extra></extra>",
+        colorbar=dict(title=dict(text="value"), thickness=12),
+    )
+    return figure(
+        [heat],
+        title,
+        440,
+        xaxis=dict(title=dict(text=f"channel of {source}")),
+        yaxis=dict(title=dict(text="position (row, col)"), autorange="reversed", tickfont=dict(size=9)),
+    )
+
+
+def vector_bars(values: np.ndarray, title: str, x_title: str = "unit", y_title: str = "activation") -> go.Figure:
+    """A vector (e.g. the 128 dense units) as bars, strongest units coloured."""
+    values = np.asarray(values, dtype=float)
+    strong = set(np.argsort(values)[::-1][:10].tolist()) if values.max() > 0 else set()
+    bars = dict(
+        type="bar",
+        x=np.arange(len(values)),
+        y=values,
+        marker=dict(color=[HIGHLIGHT_COLOUR if i in strong else BAR_COLOUR for i in range(len(values))]),
+        hovertemplate=f"{x_title} %{{x}}: %{{y:.3f}}<extra></extra>",
+    )
+    return figure(
+        [bars],
+        title,
+        300,
+        bargap=0.1,
+        showlegend=False,
+        xaxis=dict(title=dict(text=x_title)),
+        yaxis=dict(title=dict(text=y_title), gridcolor=GRID_COLOUR),
+    )
+
+
+def kernel_mosaic(kernels: np.ndarray, title: str, input_channel: int | None = None, highlight: int | None = None, columns: int = 16) -> go.Figure:
+    """Conv filter weights (kh, kw, in, out) as a mosaic, diverging colours centred on 0.
+
+    ``input_channel`` picks the slice each filter applies to that input map; None
+    shows the mean over input channels. The colour scale is symmetric about 0 and
+    reaches the 90th percentile of |weight| (larger weights show at full colour).
+    """
+    kernels = np.asarray(kernels, dtype=np.float32)
+    planes = kernels.mean(axis=2) if input_channel is None else kernels[:, :, input_channel, :]
+    kh, kw, out = planes.shape
+    mosaic, channel, origins = mosaic_grid(planes, columns=min(columns, out), gap=1)
+    # A few filters with large weights (2-3 against a typical 0.3 here) would wash every other filter
+    # out to white: the scale reaches the 90th percentile of |weight|, larger weights show at full
+    # colour, and hover gives their exact value.
+    limit = float(np.nanpercentile(np.abs(mosaic), 90)) or 1.0
+    heat = dict(
+        type="heatmap",
+        z=mosaic,
+        customdata=channel,
+        colorscale=DIVERGING_SCALE,
+        zmin=-limit,
+        zmax=limit,
+        zmid=0,
+        hoverongaps=False,
+        hovertemplate="filter %{customdata}<br>weight %{z:.3f}<extra></extra>",
+        colorbar=dict(title=dict(text=f"weight<br>(− {NEGATIVE_NAME}, + {POSITIVE_NAME};<br>ends include larger)"), thickness=12),
+    )
+    shapes = [outline(origins[highlight], kh, kw, "black")] if highlight is not None and 0 <= highlight < out else []
+    ratio = mosaic.shape[0] / mosaic.shape[1]
+    return figure([heat], title, int(min(520, max(200, 800 * ratio + 80))), xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=shapes)
+
+
+def layer_output_figure(output, info, shared_scale: bool = True, highlight: int | None = None, columns: int | None = None) -> go.Figure:
+    """The right picture for any layer's output.
+
+    Args:
+        output: :class:`fashion_viz.engine.LayerOutput`.
+        info: the layer's :class:`fashion_viz.layer_guide.LayerInfo` (for shapes and titles).
+        shared_scale: for spatial outputs, one colour scale for all maps or one per map.
+        highlight: a channel to outline in a mosaic.
+        columns: a mosaic's columns (None: about 1.4 times wider than tall; fewer on a phone).
+    """
+    values = output.values
+    if values.ndim == 3:
+        return feature_map_mosaic(
+            values,
+            f"{output.name}: {values.shape[2]} feature maps of {values.shape[0]}x{values.shape[1]}",
+            shared_scale=shared_scale,
+            columns=columns,
+            highlight=highlight,
+        )
+    if info.kind == "flatten":
+        return flatten_figure(values, info.input_shape, f"{output.name}: the {values.size:,} numbers passed to the dense layer")
+    if info.kind == "softmax":
+        return probability_chart(values, title=f"{output.name}: the {values.size} class probabilities (they sum to 1)")
+    active = int((values > 0).sum())
+    return vector_bars(values, f"{output.name}: {values.size} units, {active} active (above zero); the 10 strongest in {HIGHLIGHT_NAME}")
