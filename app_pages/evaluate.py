@@ -8,9 +8,9 @@ from app_pages.boundary import guarded
 from app_pages.panels import clicked_points, explain_missing_dataset, require_model, show_figure
 from app_pages.picker import open_in_explorer
 from fashion_viz import CLASS_NAMES
+from fashion_viz.card import accuracy_protocol
 from fashion_viz.evaluation import score_predictions
 from fashion_viz.figures.evaluation import CELL_TRACE, confusion_matrix_figure, per_class_accuracy_chart
-from fashion_viz.card import accuracy_protocol
 
 CONFUSION_CHART = "evaluate_confusion"
 

@@ -4,15 +4,15 @@ import numpy as np
 import streamlit as st
 
 from app_pages import resources, state
+from app_pages.arithmetic_panel import arithmetic_panel, spatial_position
 from app_pages.boundary import guarded
 from app_pages.panels import clicked_points, customdata_values, on_phone, prediction_panel, require_model, show_figure, unit_link
-from app_pages.arithmetic_panel import arithmetic_panel, spatial_position
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
+from fashion_viz.figures.base import upscale
 from fashion_viz.figures.layers import LABEL_TRACE, PIXEL_TRACE, kernel_mosaic, layer_output_figure, single_map_figure
 from fashion_viz.layer_guide import shape_text
 from fashion_viz.palette import NEGATIVE_NAME, POSITIVE_NAME
-from fashion_viz.figures.base import upscale
 
 loaded = require_model()
 engine = resources.current_engine()

@@ -6,8 +6,8 @@ from app_pages import resources, state
 from app_pages.boundary import guarded
 from app_pages.panels import prediction_panel
 from app_pages.picker import GALLERY, UPLOAD, image_picker
-from fashion_viz.storage import is_shipped
 from fashion_viz.card import accuracy_protocol
+from fashion_viz.storage import is_shipped
 
 st.title("fashion-viz: see inside a CNN")
 st.markdown(

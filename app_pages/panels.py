@@ -10,12 +10,12 @@ import streamlit as st
 
 from app_pages import resources, state
 from app_pages.picker import ChosenImage
+from fashion_viz.architecture import SEED_SPEC
 from fashion_viz.data import HOW_TO_GET
-from fashion_viz.figures.base import for_narrow_screen
+from fashion_viz.figures.base import for_narrow_screen, upscale
 from fashion_viz.figures.prediction import probability_chart
-from fashion_viz.figures.base import upscale
-from fashion_viz.storage import LoadedModel, ModelError, check_model_file, is_shipped, list_model_files, read_card
 from fashion_viz.preprocessing import PreparedImage, confidence_warning
+from fashion_viz.storage import LoadedModel, ModelError, check_model_file, is_shipped, list_model_files, read_card
 
 
 def on_phone() -> bool:
@@ -78,7 +78,8 @@ def model_label(path: Path) -> str:
     if is_shipped(path):
         return f"Shipped model{score}"
     when = time.strftime("%m-%d %H:%M", time.localtime(path.stat().st_mtime)) if path.exists() else path.stem
-    return f"Trained {when}{score}"
+    shape = "" if card.spec in ("", SEED_SPEC) else " · another shape"
+    return f"Trained {when}{score}{shape}"
 
 
 def model_sidebar() -> None:
@@ -117,7 +118,8 @@ def model_sidebar() -> None:
         else:
             accuracy = card.test_accuracy
             score = f"test accuracy {accuracy:.2%}" if accuracy is not None else "test accuracy unknown"
-            st.caption(f"{'Shipped' if is_shipped(resources.model_path()) else 'Trained here'} · {score}")
+            shape = "" if card.spec in ("", SEED_SPEC) else f" · `{card.spec}`"
+            st.caption(f"{'Shipped' if is_shipped(resources.model_path()) else 'Trained here'} · {score}{shape}")
 
 
 def prediction_panel(chosen: ChosenImage, probabilities: np.ndarray, picture, chart, key: str, picture_title: str) -> None:

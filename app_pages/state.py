@@ -25,9 +25,9 @@ CHANNEL_INDEX = "channel_index"  # the channel the person chose to see large (ke
 CALC_ROW = "calc_row"  # Explorer: the position whose arithmetic is shown (row, column; the channel is CHANNEL_INDEX)
 CALC_COL = "calc_col"
 CALC_UNIT = "calc_unit"  # ... or the unit of a vector layer
-CALC_INPUT_CHANNEL = "calc_input_channel"  # conv2: the input channel whose nine products are expanded
+CALC_INPUT_CHANNEL = "calc_input_channel"  # a conv layer after the first: the input channel whose products are expanded
 WHY_OFF = "why_off"  # Why page: units switched off, {layer: [unit, ...]}
-UNITS_LAYER = "units_layer"  # Units page: the layer (conv1, conv2, dense1, predictions)
+UNITS_LAYER = "units_layer"  # Units page: the layer (a conv layer, a hidden dense layer or the output)
 UNITS_UNIT = "units_unit"  # Units page: the channel, unit or class number
 UNITS_FROM_URL = "_units_from_url"  # the ?layer=&unit= already applied (so a later choice is not overridden)
 MAP_CLASSES = "map_classes"  # Map page: the classes shown

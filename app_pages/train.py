@@ -7,8 +7,8 @@ import streamlit as st
 from app_pages import resources, state
 from app_pages.boundary import guarded
 from app_pages.panels import explain_missing_dataset, show_figure
-from fashion_viz.figures.training import training_curves
 from fashion_viz.architecture import PRESETS, SEED_SPEC, SPEC_HELP, SpecError, normalised_spec, parameter_count
+from fashion_viz.figures.training import training_curves
 from fashion_viz.training import TrainConfig, dropout_share_in_epoch, estimate_seconds, remaining_seconds, schedule_config, split_sizes
 
 OWN_SPEC = "your own…"

@@ -9,10 +9,10 @@ from app_pages.panels import require_model, require_views, show_figure, spoken_l
 from app_pages.picker import open_in_explorer
 from fashion_viz import CLASS_NAMES
 from fashion_viz.explain.units import UnitError, feeder_layer, unit_layers, unit_name, unit_row, unit_sizes
-from fashion_viz.figures.layers import kernel_mosaic
-from fashion_viz.palette import HIGHLIGHT_NAME, NEGATIVE_NAME, POSITIVE_NAME
 from fashion_viz.figures.base import upscale
+from fashion_viz.figures.layers import kernel_mosaic
 from fashion_viz.figures.units import class_bars, exemplar_grid, feeder_bars
+from fashion_viz.palette import HIGHLIGHT_NAME, NEGATIVE_NAME, POSITIVE_NAME
 
 loaded = require_model()
 engine = resources.current_engine()

@@ -8,12 +8,12 @@ from app_pages.boundary import guarded
 from app_pages.panels import on_phone, require_model, show_figure
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
-from fashion_viz.figures.attribution import attribution_grid_figure, faithfulness_table, whatif_figure
+from fashion_viz.architecture import model_input
 from fashion_viz.explain.attribution import METHODS, attribute
 from fashion_viz.explain.faithfulness import load_report, report_path
 from fashion_viz.explain.whatif import InputEdit, edit_image, explain_change, strongest_units
+from fashion_viz.figures.attribution import attribution_grid_figure, faithfulness_table, whatif_figure
 from fashion_viz.figures.prediction import probability_chart
-from fashion_viz.architecture import model_input
 
 loaded = require_model()
 engine = resources.current_engine()

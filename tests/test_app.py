@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from fashion_viz import CLASS_NAMES
 from fashion_viz.architecture import SEED_SPEC, layer_names, parse_spec
-from fashion_viz.training import SCHEDULES, StepTiming, estimate_seconds, schedule_config
 from fashion_viz.preprocessing import png_bytes
+from fashion_viz.training import SCHEDULES, StepTiming, estimate_seconds, schedule_config
 
 LAYER_NAMES = tuple(layer_names(parse_spec(SEED_SPEC)))  # the shipped model's layers
 

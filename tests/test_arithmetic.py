@@ -18,8 +18,7 @@ from fashion_viz.explain.arithmetic import (
     field_of,
     softmax_with_temperature,
 )
-from fashion_viz.architecture import build_model, model_input
-from fashion_viz.architecture import SEED_SPEC, layer_names, parse_spec
+from fashion_viz.architecture import SEED_SPEC, build_model, layer_names, model_input, parse_spec
 
 LAYER_NAMES = tuple(layer_names(parse_spec(SEED_SPEC)))  # the shipped model's layers
 

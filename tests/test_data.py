@@ -4,8 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from fashion_viz import CLASS_NAMES
-from fashion_viz import data as data_module
+from fashion_viz import CLASS_NAMES, data as data_module
 from fashion_viz.data import FILES, DatasetError, find_dataset_dir, load_from_dir
 
 

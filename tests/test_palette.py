@@ -9,8 +9,7 @@ import pytest
 from conftest import ROOT
 from test_app import as_array, charts, open_page
 
-from fashion_viz import CLASS_NAMES
-from fashion_viz import palette
+from fashion_viz import CLASS_NAMES, palette
 
 COLOUR_KEYS = {"color", "fillcolor", "bgcolor", "gridcolor", "zerolinecolor", "arrowcolor", "linecolor", "plot_bgcolor", "paper_bgcolor", "bordercolor"}
 SCALES = {"diverging": palette.DIVERGING_SCALE, "activation": palette.ACTIVATION_SCALE, "image": palette.IMAGE_SCALE}

@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from fashion_viz.engine import Engine
-from fashion_viz.storage import load_checked_model
 from fashion_viz.preprocessing import ImageInputError, prepare_upload
+from fashion_viz.storage import load_checked_model
 from tools.upload_corpus import CONDITIONS, awkward_files, bad_files, condition_photo, photo_encodings, random_catalogue_photo
 
 TARGET_RATIO = 0.99

@@ -6,6 +6,6 @@
   insertion, model randomisation, completeness).
 - :mod:`fashion_viz.explain.whatif`: edit the picture or switch units off, and say what changed.
 - :mod:`fashion_viz.explain.units`: what each unit has learned (exemplars, votes, statistics, activation maximisation).
-- :mod:`fashion_viz.explain.embedding`: the test set's map in the dense1 space, and placing a new picture on it.
+- :mod:`fashion_viz.explain.embedding`: the test set's map in the last hidden layer's space, and placing a new picture on it.
 - :mod:`fashion_viz.explain.precompute`: both, computed once per model and stored beside it.
 """
