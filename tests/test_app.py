@@ -350,6 +350,30 @@ def test_train_page_idle_starts_a_job(train_page):
     assert jobs.started == [schedule_config("fast")], "the page starts the fast schedule as it stands (ramped dropout included)"
 
 
+def test_train_page_offers_other_shapes_and_refuses_a_bad_spec(train_page):
+    from fashion_viz.architecture import PRESETS, SEED_SPEC, parameter_count
+
+    at, jobs = train_page(fake_job("idle"))
+    shape = at.selectbox(key="train_architecture")
+    assert shape.value == "the seed" and SEED_SPEC in [c.value for c in at.code]
+    assert any("225,034 weights" in c.value for c in at.caption)
+    seed_estimate = next(c.value for c in at.caption if c.value.startswith("Estimated time"))
+    shape.set_value("half the filters").run()
+    half = PRESETS["half the filters"]
+    assert any(f"{parameter_count(half):,} weights" in c.value for c in at.caption)
+    assert next(c.value for c in at.caption if c.value.startswith("Estimated time")) != seed_estimate, "fewer multiply-adds, another estimate"
+    start_button(at).click().run()
+    assert jobs.started[-1].architecture == half
+    at.selectbox(key="train_architecture").set_value("your own…").run()
+    at.text_input(key="train_spec").set_value("conv16,pool,bad").run()
+    assert any("'bad', is not a layer" in e.value for e in at.error) and start_button(at).disabled
+    assert not any(c.value.startswith("Estimated time") for c in at.caption)
+    at.text_input(key="train_spec").set_value("conv16,pool,conv48,dense64").run()
+    assert not at.error and not start_button(at).disabled
+    start_button(at).click().run()
+    assert jobs.started[-1].architecture == "conv16,pool,conv48,flatten,dense64", "checked and written the one way"
+
+
 def test_train_page_full_schedule_and_settings(train_page):
     at, jobs = train_page(fake_job("idle"))
     fast_caption = next(c.value for c in at.caption if c.value.startswith("Estimated time"))
