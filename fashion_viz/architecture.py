@@ -140,40 +140,34 @@ def layer_names(layers: tuple[LayerSpec, ...]) -> list[str]:
     return names + ["predictions"]
 
 
-def parameter_count(text: str) -> int:
-    """The number of weights a SPEC's model has (the final Dense(10) included), without building it."""
-    channels, size, total, flat = 1, IMAGE_SIZE, 0, 0
-    for layer in parse_spec(text):
-        if layer.kind == "conv":
-            total += layer.size * (layer.kernel * layer.kernel * channels + 1)
-            channels, size = layer.size, size - layer.kernel + 1
-        elif layer.kind == "pool":
-            size //= 2
-        elif layer.kind == "flatten":
-            flat = size * size * channels
-        elif layer.kind == "dense":
-            total += layer.size * (flat + 1)
-            flat = layer.size
-    return total + len(CLASS_NAMES) * (flat + 1)
-
-
-def multiply_adds(text: str) -> int:
-    """Multiply-adds of one picture's forward pass (conv and dense layers): what a training step's cost per
-    picture scales with, to first order, from one architecture to another."""
-    channels, size, total, flat = 1, IMAGE_SIZE, 0, 0
+def _weighted_layers(text: str):
+    """(inputs per output value, output values, output channels or units) of each conv and dense layer of a
+    SPEC, the final Dense(10) included: the shapes both counts below are made of."""
+    channels, size, flat = 1, IMAGE_SIZE, 0
     for layer in parse_spec(text):
         if layer.kind == "conv":
             size -= layer.kernel - 1
-            total += size * size * layer.size * layer.kernel * layer.kernel * channels
+            yield layer.kernel * layer.kernel * channels, size * size * layer.size, layer.size
             channels = layer.size
         elif layer.kind == "pool":
             size //= 2
         elif layer.kind == "flatten":
             flat = size * size * channels
         elif layer.kind == "dense":
-            total += flat * layer.size
+            yield flat, layer.size, layer.size
             flat = layer.size
-    return total + flat * len(CLASS_NAMES)
+    yield flat, len(CLASS_NAMES), len(CLASS_NAMES)
+
+
+def parameter_count(text: str) -> int:
+    """The number of weights a SPEC's model has (the final Dense(10) included), without building it."""
+    return sum(units * (fan_in + 1) for fan_in, _, units in _weighted_layers(text))
+
+
+def multiply_adds(text: str) -> int:
+    """Multiply-adds of one picture's forward pass (conv and dense layers): what a training step's cost per
+    picture scales with, to first order, from one architecture to another."""
+    return sum(fan_in * values for fan_in, values, _ in _weighted_layers(text))
 
 
 def build_model(spec: str = SEED_SPEC, dtype_policy: str | None = None, seed: int | None = None, initializer: str = "glorot_uniform"):
