@@ -139,6 +139,7 @@ def test_random_valid_images_are_classified(width, height, mode, fmt, seed):
     assert prepared.image.shape == (28, 28) and prepared.image.dtype == np.uint8
 
 
+@pytest.mark.slow  # 2-4 s a condition: the quick loop keeps the pipeline's other tests
 @pytest.mark.parametrize("condition", CONDITIONS)
 def test_photos_as_they_really_are_get_the_raw_answer(condition, sample, engine):
     """Off-white noisy backdrops, shadows, vignettes, lighting gradients, a garment cut by the frame:
