@@ -100,7 +100,7 @@ class Engine:
         }
         # Units that can be switched off: every conv channel and every hidden dense unit.
         self.maskable = tuple(info.name for info in self.infos if info.kind in ("conv", "dense"))
-        self.widths = {name: self.infos[self.names.index(name)].output_shape[-1] for name in self.maskable}
+        self.widths = {name: self.info(name).output_shape[-1] for name in self.maskable}
         self.dropouts = tuple(info.name for info in self.infos if info.kind == "dropout")
         self.conv_names = tuple(info.name for info in self.infos if info.kind == "conv")
         self.dense_names = tuple(info.name for info in self.infos if info.kind == "dense")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from PIL import Image, ImageFont
 
-from fashion_viz.figures.base import figure, outline
+from fashion_viz.figures.base import figure
 from fashion_viz.layer_guide import layer_kind
 from fashion_viz.palette import INK_COLOUR, layer_colour
 
