@@ -1,7 +1,7 @@
 """The family of models the app explains, and how one is written, built, read back and fed.
 
 A member of the family is a Keras ``Sequential`` CNN on 28x28x1 pictures built from ``Conv2D`` (ReLU,
-3x3 or 5x5), ``MaxPooling2D`` (2x2), ``Dropout``, one ``Flatten`` and ``Dense`` (ReLU) layers, ending in
+3x3 or 5x5, stride 1 or 2), ``MaxPooling2D`` (2x2), ``Dropout``, one ``Flatten`` and ``Dense`` (ReLU) layers, ending in
 ``Dense(10, softmax)``. It is written as a SPEC, a comma-separated list such as the seed's
 ``conv32,pool,drop0.3,conv64,pool,drop0.3,flatten,dense128,drop0.5`` (the final ``Dense(10, softmax)``
 is always added). The seed is the shipped model and the app's default; the others are there to be
@@ -21,6 +21,7 @@ SEED_SPEC = "conv32,pool,drop0.3,conv64,pool,drop0.3,flatten,dense128,drop0.5"
 SEED_PARAMETERS = 225_034
 PIXEL_MAX = 255.0
 KERNEL_SIZES = (3, 5)
+CONV_STRIDES = (1, 2)
 # Shapes offered on the Train page beside the seed (a free SPEC is offered too).
 PRESETS = {
     "the seed": SEED_SPEC,
@@ -31,10 +32,10 @@ PRESETS = {
     "a second dense layer": "conv32,pool,drop0.3,conv64,pool,drop0.3,flatten,dense128,drop0.5,dense64",
 }
 SPEC_HELP = (
-    "a comma-separated list of conv<filters> (3x3; conv<filters>k5 for 5x5), pool (2x2 max pooling), drop<rate>, "
+    "a comma-separated list of conv<filters> (3x3; conv<filters>k5 for 5x5; add s2 for stride 2, e.g. conv32s2), pool (2x2 max pooling), drop<rate>, "
     "flatten and dense<units>, e.g. conv16,pool,conv48,flatten,dense64; the final Dense(10, softmax) is always added"
 )
-_TOKEN = re.compile(r"^(?:conv(?P<filters>\d+)(?:k(?P<kernel>\d+))?|pool|drop(?P<rate>\d*\.?\d+)|flatten|dense(?P<units>\d+))$")
+_TOKEN = re.compile(r"^(?:conv(?P<filters>\d+)(?:k(?P<kernel>\d+))?(?:s(?P<stride>\d+))?|pool|drop(?P<rate>\d*\.?\d+)|flatten|dense(?P<units>\d+))$")
 
 
 class SpecError(ValueError):
@@ -49,11 +50,12 @@ class LayerSpec:
     size: int = 0
     kernel: int = 0
     rate: float = 0.0
+    stride: int = 1  # conv: 1, or 2 to halve the map as pooling does
 
     @property
     def token(self) -> str:
         if self.kind == "conv":
-            return f"conv{self.size}" + ("" if self.kernel == 3 else f"k{self.kernel}")
+            return f"conv{self.size}" + ("" if self.kernel == 3 else f"k{self.kernel}") + ("" if self.stride == 1 else f"s{self.stride}")
         if self.kind == "dropout":
             return f"drop{self.rate:g}"
         if self.kind == "dense":
@@ -66,12 +68,14 @@ def _parse_token(token: str, position: int) -> LayerSpec:
     if match is None:
         raise SpecError(f"Item {position} of the architecture, {token!r}, is not a layer: use {SPEC_HELP}.")
     if token.startswith("conv"):
-        filters, kernel = int(match["filters"]), int(match["kernel"] or 3)
+        filters, kernel, stride = int(match["filters"]), int(match["kernel"] or 3), int(match["stride"] or 1)
         if not 1 <= filters <= 512:
             raise SpecError(f"{token}: a convolution needs 1 to 512 filters.")
         if kernel not in KERNEL_SIZES:
             raise SpecError(f"{token}: filters are 3x3 (conv{filters}) or 5x5 (conv{filters}k5), not {kernel}x{kernel}.")
-        return LayerSpec("conv", filters, kernel)
+        if stride not in CONV_STRIDES:
+            raise SpecError(f"{token}: a convolution moves 1 pixel at a time (conv{filters}) or 2 (conv{filters}s2), not {stride}.")
+        return LayerSpec("conv", filters, kernel, stride=stride)
     if token.startswith("drop"):
         rate = float(match["rate"])
         if not 0 < rate < 1:
@@ -110,7 +114,7 @@ def parse_spec(text: str) -> tuple[LayerSpec, ...]:
         if not flat and layer.kind == "dense":
             raise SpecError(f"{layer.token} comes before flatten: dense layers come after it.")
         if layer.kind == "conv":
-            size -= layer.kernel - 1
+            size = conv_output_size(size, layer)
         elif layer.kind == "pool":
             size //= 2
         elif layer.kind == "flatten":
@@ -118,6 +122,11 @@ def parse_spec(text: str) -> tuple[LayerSpec, ...]:
         if size < 1:
             raise SpecError(f"After {layer.token} the 28x28 picture would have shrunk to nothing: use fewer or smaller conv and pool layers.")
     return tuple(layers)
+
+
+def conv_output_size(size: int, layer: LayerSpec) -> int:
+    """The side of a valid (unpadded) convolution's output map on a ``size`` x ``size`` input."""
+    return (size - layer.kernel) // layer.stride + 1
 
 
 def spec_text(layers: tuple[LayerSpec, ...]) -> str:
@@ -146,7 +155,7 @@ def _weighted_layers(text: str):
     channels, size, flat = 1, IMAGE_SIZE, 0
     for layer in parse_spec(text):
         if layer.kind == "conv":
-            size -= layer.kernel - 1
+            size = conv_output_size(size, layer)
             yield layer.kernel * layer.kernel * channels, size * size * layer.size, layer.size
             channels = layer.size
         elif layer.kind == "pool":
@@ -204,7 +213,8 @@ def build_model(spec: str = SEED_SPEC, dtype_policy: str | None = None, seed: in
     stack: list = [keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 1), name="image")]
     for layer, name in zip(parsed, names):
         if layer.kind == "conv":
-            stack.append(kl.Conv2D(layer.size, (layer.kernel, layer.kernel), activation="relu", name=name, **seeded("kernel"), **kw))
+            kernel = (layer.kernel, layer.kernel)
+            stack.append(kl.Conv2D(layer.size, kernel, strides=layer.stride, activation="relu", name=name, **seeded("kernel"), **kw))
         elif layer.kind == "pool":
             stack.append(kl.MaxPooling2D((2, 2), name=name, **kw))
         elif layer.kind == "dropout":
@@ -236,10 +246,11 @@ def spec_of_model(model) -> str:
     tokens = []
     for layer in body:
         if isinstance(layer, keras.layers.Conv2D) and type(layer) is keras.layers.Conv2D:
-            k = layer.kernel_size
-            if k[0] != k[1] or k[0] not in KERNEL_SIZES or tuple(layer.strides) != (1, 1) or layer.padding != "valid" or _activation(layer) != "relu":
-                raise SpecError(f"{layer.name} is not a 3x3 or 5x5 ReLU convolution with stride 1 and no padding")
-            tokens.append(LayerSpec("conv", layer.filters, k[0]).token)
+            k, s = layer.kernel_size, layer.strides
+            square = k[0] == k[1] and s[0] == s[1]
+            if not square or k[0] not in KERNEL_SIZES or s[0] not in CONV_STRIDES or layer.padding != "valid" or _activation(layer) != "relu":
+                raise SpecError(f"{layer.name} is not a 3x3 or 5x5 ReLU convolution with stride 1 or 2 and no padding")
+            tokens.append(LayerSpec("conv", layer.filters, k[0], stride=s[0]).token)
         elif isinstance(layer, keras.layers.MaxPooling2D):
             if tuple(layer.pool_size) != (2, 2) or tuple(layer.strides) != (2, 2) or layer.padding != "valid":
                 raise SpecError(f"{layer.name} is not 2x2 max pooling")

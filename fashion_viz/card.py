@@ -38,6 +38,7 @@ class ModelCard:
     class_names: list[str] = field(default_factory=list)
     validation_accuracy: float | None = None
     validation_images: int = 0
+    train_accuracy: float | None = None  # on the training part of the split, at inference (no dropout): the fit it reached
     history: list[dict] = field(default_factory=list)
     epochs_run: int = 0
     cancelled: bool = False

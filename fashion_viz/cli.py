@@ -85,7 +85,7 @@ def cmd_train(args) -> int:
     result = train(data, config, TerminalProgress())
     out = Path(args.out) if args.out else reserve_new_model_path(trained_models_dir())
     try:
-        card = save_model(result.model, out, result.card, result.sample_probabilities)
+        card = save_model(result.model, out, result.card, result.sample_probabilities, result.checkpoints)
     except BaseException:
         release_reservation(out)
         raise

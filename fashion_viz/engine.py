@@ -103,6 +103,7 @@ class Engine:
         self.widths = {name: self.info(name).output_shape[-1] for name in self.maskable}
         self.dropouts = tuple(info.name for info in self.infos if info.kind == "dropout")
         self.conv_names = tuple(info.name for info in self.infos if info.kind == "conv")
+        self.conv_strides = {name: int(model.layers[self.names.index(name)].strides[0]) for name in self.conv_names}
         self.dense_names = tuple(info.name for info in self.infos if info.kind == "dense")
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fashion-viz-engine")
         self._compiled: dict = {}
@@ -134,7 +135,7 @@ class Engine:
             kind, name = info.kind, info.name
             if kind == "conv":
                 kernel, bias = self.weights[name]
-                pre[name] = tf.nn.conv2d(x, kernel, 1, "VALID") + bias
+                pre[name] = tf.nn.conv2d(x, kernel, self.conv_strides[name], "VALID") + bias
                 x = tf.nn.relu(pre[name])
             elif kind in ("dense", "softmax"):
                 kernel, bias = self.weights[name]

@@ -113,7 +113,7 @@ class TrainingJobs:
                 self._update(state="cancelled", finished=time.time())
                 return
             path = reserve_new_model_path(self.models_dir)
-            save_model(result.model, path, result.card, result.sample_probabilities)
+            save_model(result.model, path, result.card, result.sample_probabilities, result.checkpoints)
             checked = load_checked_model(path)  # the same check the app applies before serving
             self._update(state="done", finished=time.time(), model_path=checked.path, test_accuracy=result.test_accuracy)
             if self.after_save is not None:

@@ -64,6 +64,7 @@ def _conv_text(layer, in_shape, out_shape, rf, params):
         f"{k[0]}x{k[1]}{'' if first else f'x{in_ch}'} grid of learned weights; at every position it multiplies the "
         f"pixels under it by its weights, adds them up with a bias, and keeps the result only if it is positive (ReLU). "
         f"{'The first layer finds low-level features such as edges, strokes and textures.' if first else 'This layer combines the maps of the layer before into larger parts: collars, sleeves, soles, straps.'} "
+        f"{'It moves 2 pixels at a time, so the map halves as pooling would halve it. ' if layer.strides[0] == 2 else ''}"
         f"With no padding the {in_shape[0]}x{in_shape[1]} grid shrinks to {out_shape[0]}x{out_shape[1]}, and there is one output map per filter: "
         f"{filters} maps. Each output pixel sees a {rf}x{rf} patch of the original image (its receptive field)."
     )

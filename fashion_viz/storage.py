@@ -218,7 +218,32 @@ def is_shipped(path: Path) -> bool:
     return Path(path).resolve() == SHIPPED_MODEL.resolve()
 
 
-def save_model(model, path: Path, card: ModelCard, sample_probabilities: dict | None) -> ModelCard:
+CHECKPOINTS_VERSION = 1
+
+
+def checkpoints_path(model_path: Path) -> Path:
+    """``<stem>.checkpoints.npz``: the model's weights before training and after its first epoch."""
+    return Path(model_path).with_suffix(".checkpoints.npz")
+
+
+def save_checkpoints(model_path: Path, model_sha256: str, checkpoints: dict[str, list]) -> None:
+    arrays = {f"{name}__{i}": np.asarray(w, np.float32) for name, weights in checkpoints.items() for i, w in enumerate(weights)}
+    write_model_companion(checkpoints_path(model_path), CHECKPOINTS_VERSION, model_sha256, **arrays)
+
+
+def load_checkpoints(model_path: Path, model_sha256: str) -> dict[str, list[np.ndarray]] | None:
+    """name -> the model's weights at that point of its training (as ``get_weights`` orders them), or None
+    when the model has none stored (models trained before they were kept) or they belong to another file."""
+    stored = read_model_companion(checkpoints_path(model_path), CHECKPOINTS_VERSION, model_sha256)
+    if stored is None:
+        return None
+    checkpoints: dict[str, list] = {}
+    for key in sorted((k for k in stored if "__" in k), key=lambda k: (k.split("__")[0], int(k.split("__")[1]))):
+        checkpoints.setdefault(key.split("__")[0], []).append(stored[key])
+    return checkpoints
+
+
+def save_model(model, path: Path, card: ModelCard, sample_probabilities: dict | None, checkpoints: dict | None = None) -> ModelCard:
     """Save weights-only and the card, both atomically, with a journal of this save's own.
 
     The caller passes the card's record of the model's sample probabilities
@@ -226,7 +251,7 @@ def save_model(model, path: Path, card: ModelCard, sample_probabilities: dict | 
     model file's SHA-256 and the model's SPEC. Order: the new card goes to a journal file unique to this
     save, then the model is renamed into place, then the journal becomes the card. Loading refuses a file
     whose hash is in no card and completes a save whose journal matches, so a crash at any point leaves a
-    pair that passes its check.
+    pair that passes its check. ``checkpoints`` (weights before and during training) go to their companion file.
     """
     path = Path(path)
     data = model_bytes(model)
@@ -244,6 +269,8 @@ def save_model(model, path: Path, card: ModelCard, sample_probabilities: dict | 
     with folder_lock(path.parent):  # writers of one folder rename one pair at a time: never model A with card B
         atomic_write_bytes(path, data)
         _commit_card(pending, path)
+    if checkpoints:
+        save_checkpoints(path, card.model_sha256, checkpoints)
     return card
 
 

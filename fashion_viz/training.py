@@ -57,6 +57,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled weight decay (AdamW), multiplied by the learning rate as in Keras
     train_limit: int | None = None  # use only the first N training images (quick runs and tests)
     test_limit: int | None = None
+    random_labels: bool = False  # train on the training labels shuffled among the pictures (the data-randomisation check)
 
 
 # Named schedules, each a set of TrainConfig fields. "full" is the shipped model's (chosen on validation;
@@ -123,6 +124,7 @@ class TrainResult:
     evaluation: Evaluation | None = None  # on the test set; None when cancelled or not asked for
     card: ModelCard | None = None
     sample_probabilities: dict | None = None  # the card's record of the sample pictures' probabilities, for save_model
+    checkpoints: dict | None = None  # CHECKPOINTS name -> weights, for the re-initialisation experiment (save_model stores them)
 
     @property
     def test_accuracy(self) -> float | None:
@@ -140,10 +142,13 @@ def split_sizes(n_images: int, validation_size: int) -> tuple[int, int]:
 
 
 def split_train_validation(data: FashionMNIST, config: TrainConfig):
-    """Seeded split of the 60,000 training images into train and validation parts."""
+    """Seeded split of the 60,000 training images into train and validation parts (with ``random_labels``,
+    the labels shuffled among the pictures first, seeded: both parts then carry no information)."""
     x, y = data.x_train, data.y_train
     if config.train_limit:
         x, y = x[: config.train_limit], y[: config.train_limit]
+    if config.random_labels:
+        y = np.random.default_rng(config.seed + 1).permutation(y)
     order = np.random.default_rng(config.seed).permutation(len(x))
     _, n_val = split_sizes(len(x), config.validation_size)
     val, train = order[:n_val], order[n_val:]
@@ -204,7 +209,8 @@ def estimate_seconds(config: TrainConfig, timing: StepTiming, n_images: int = 60
     steps = n_train // config.batch_size
     image_s = timing.image_s * multiply_adds(config.architecture) / multiply_adds(SEED_SPEC)
     epoch = steps * (timing.step_s + image_s * config.batch_size) + n_val * image_s / 3
-    return timing.trace_s + SAVE_SECONDS + test_images * image_s / 3 + config.epochs * epoch
+    inference = (test_images + n_train) * image_s / 3  # the test set and the training part's accuracy
+    return timing.trace_s + SAVE_SECONDS + inference + config.epochs * epoch
 
 
 def remaining_seconds(elapsed: float, fraction: float) -> float | None:
@@ -320,6 +326,21 @@ def progress_callback(listener: TrainingListener, cancel: threading.Event | None
             listener.on_epoch_end(record)
 
     return ProgressCallback()
+
+
+CHECKPOINTS = ("start", "epoch1")  # the weights before the first step and after the first epoch
+
+
+def checkpoint_callback(checkpoints: dict):
+    """Keeps the weights after the first epoch in ``checkpoints["epoch1"]`` (float32 copies)."""
+    import keras
+
+    class FirstEpochWeights(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                checkpoints["epoch1"] = [np.asarray(w, np.float32) for w in self.model.get_weights()]
+
+    return FirstEpochWeights()
 
 
 def dropout_share_in_epoch(epoch: int, epochs: int) -> float:
@@ -443,7 +464,8 @@ def train(
     strategy = strategy or distribution_strategy()
     fraction = new_dropout_fraction(0.0) if config.dropout_ramp else None
     model, schedule, use_bf16 = compile_training_model(config, steps_per_epoch, strategy, fraction)
-    callbacks = [progress_callback(listener, cancel, steps_per_epoch, schedule)]
+    checkpoints = {"start": [np.asarray(w, np.float32) for w in model.get_weights()]}
+    callbacks = [progress_callback(listener, cancel, steps_per_epoch, schedule), checkpoint_callback(checkpoints)]
     if fraction is not None:
         callbacks.insert(0, dropout_ramp_callback(fraction, config.epochs))
     model.fashion_history = []
@@ -467,16 +489,17 @@ def train(
     serving = build_model(config.architecture)
     serving.set_weights(model.get_weights())
     if cancelled:
-        return TrainResult(serving, history, seconds, True, steps_run)
+        return TrainResult(serving, history, seconds, True, steps_run, checkpoints=checkpoints)
     engine = Engine(serving)
     validation = evaluate(engine, x_val, y_val)
-    result = TrainResult(serving, history, seconds, False, steps_run, validation)
+    result = TrainResult(serving, history, seconds, False, steps_run, validation, checkpoints=checkpoints if len(checkpoints) == len(CHECKPOINTS) else None)
     if evaluate_on_test:
         x_test, y_test = data.x_test, data.y_test
         if config.test_limit:
             x_test, y_test = x_test[: config.test_limit], y_test[: config.test_limit]
         result.evaluation = evaluate(engine, x_test, y_test)
     result.card = model_card(config, result, data, bf16=use_bf16, strategy=strategy)
+    result.card.train_accuracy = evaluate(engine, x_tr, y_tr).accuracy
     result.sample_probabilities = sample_record(engine)
     return result
 
@@ -494,6 +517,7 @@ def schedule_text(config: TrainConfig, bf16: bool) -> str:
         "no augmentation",
         f"compute: {'mixed bfloat16' if bf16 else 'float32'}",
         f"validation: {config.validation_size:,} held-out training images",
+        *(["labels shuffled among the training pictures (random labels)"] if config.random_labels else []),
     ]
     return "; ".join(parts)
 

@@ -16,7 +16,7 @@ from fashion_viz.architecture import (
     spec_of_model,
 )
 
-VARIANTS = ["conv16,pool,conv48,flatten,dense64", "conv8,conv8,flatten,dense16", "conv12k5,pool,drop0.2,flatten", *PRESETS.values()]
+VARIANTS = ["conv16,pool,conv48,flatten,dense64", "conv8,conv8,flatten,dense16", "conv12k5,pool,drop0.2,flatten", "conv8s2,conv16k5s2,flatten", *PRESETS.values()]
 
 
 @pytest.mark.parametrize("spec", VARIANTS)
@@ -53,11 +53,18 @@ def test_a_missing_flatten_goes_before_the_first_dense_layer():
         ("conv32,flatten,flatten", "more than one flatten"),
         ("conv32,relu", "'relu', is not a layer"),
         ("conv0", "1 to 512 filters"),
+        ("conv32s3", "1 pixel at a time \\(conv32\\) or 2"),
     ],
 )
 def test_a_bad_spec_is_refused_with_what_to_change(spec, says):
     with pytest.raises(SpecError, match=says):
         parse_spec(spec)
+
+
+def test_a_stride_2_convolution_halves_the_map_as_pooling_does():
+    model = build_model("conv32s2,conv64s2,flatten,dense128")
+    assert [tuple(l.output.shape[1:]) for l in model.layers[:2]] == [(13, 13, 32), (6, 6, 64)]
+    assert parameter_count("conv32s2,conv64s2,flatten,dense128") == model.count_params() == 315_146
 
 
 def test_seeded_builds_repeat_and_differ_by_seed():

@@ -125,6 +125,28 @@ def test_receptive_field_is_exactly_where_the_gradient_reaches(fresh, name):
         assert reached[field].all(), f"{name}[{r},{c},{k}]: the field is larger than what the value depends on"
 
 
+def test_stride_2_convolutions_take_every_other_window(sample):
+    """conv s2: the value at (r, c) is the window at (2r, 2c), and its field is where the gradient reaches."""
+    import tensorflow as tf
+
+    model = build_model("conv8s2,conv16s2,flatten,dense16", seed=2)
+    strided = Engine(model)
+    image = sample.images[3]
+    acts = strided.activations(image)
+    for name, at in (("conv1", (5, 7, 3)), ("conv2", (4, 2, 9))):
+        calc = explain_value(model, image, acts, name, at)
+        assert calc.output == pytest.approx(calc.model_output, abs=1e-5)
+        assert calc.window_origin == (2 * at[0], 2 * at[1])
+    x = tf.constant(model_input(image))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = strided.trace(x)["pre"]["conv2"][0, 4, 2, 9]
+    reached = np.abs(tape.gradient(value, x).numpy()[0, ..., 0]) > 0
+    top, left, bottom, right = strided.info("conv2").field(4, 2)
+    assert (bottom - top, right - left) == (7, 7) and (top, left) == (16, 8)
+    assert not reached[:top].any() and not reached[bottom:].any() and not reached[:, :left].any() and not reached[:, right:].any()
+
+
 def test_flatten_maps_positions_both_ways(shipped, engine, sample):
     acts = engine.activations(sample.images[3])
     for r, c, ch in [(0, 0, 0), (2, 3, 17), (4, 4, 63)]:

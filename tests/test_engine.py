@@ -20,7 +20,7 @@ SHAPES = {
     "dropout3": (128,),
     "predictions": (10,),
 }
-VARIANTS = ["conv16,pool,conv48,flatten,dense64", "conv8,conv8,flatten", "conv12k5,pool,drop0.2,flatten,dense32,dense16"]
+VARIANTS = ["conv16,pool,conv48,flatten,dense64", "conv8,conv8,flatten", "conv12k5,pool,drop0.2,flatten,dense32,dense16", "conv8s2,conv16s2,flatten,dense16"]
 
 
 def keras_outputs(model, images: np.ndarray) -> list[np.ndarray]:

@@ -112,13 +112,14 @@ def _conv(model, index, x, values, at) -> Calculation:
     kernel, bias = (np.asarray(w, np.float64) for w in layer.get_weights())
     kh, kw, cin, _ = kernel.shape
     r, c, k = at
-    window = np.asarray(x[r : r + kh, c : c + kw, :], np.float64)
+    top, left = r * layer.strides[0], c * layer.strides[1]
+    window = np.asarray(x[top : top + kh, left : left + kw, :], np.float64)
     inputs, weights = window.reshape(-1), kernel[:, :, :, k].reshape(-1)
     pre = float(inputs @ weights + bias[k])
     return Calculation(
         layer.name, "conv", at, max(pre, 0.0), float(values[at]),
         inputs=inputs, weights=weights, bias=float(bias[k]), pre_activation=pre, activation="relu",
-        window_origin=(r, c), per_channel=(window * kernel[:, :, :, k]).sum(axis=(0, 1)),
+        window_origin=(top, left), per_channel=(window * kernel[:, :, :, k]).sum(axis=(0, 1)),
         input_shape=tuple(x.shape), kernel_shape=(kh, kw, cin),
         receptive_field=field_of(model, index, r, c),
     )
