@@ -26,6 +26,7 @@ navigation = st.navigation(
         st.Page(state.PAGES["why"], title="Why", icon=":material/psychology_alt:"),
         st.Page(state.PAGES["units"], title="Units", icon=":material/neurology:"),
         st.Page(state.PAGES["map"], title="Map", icon=":material/scatter_plot:"),
+        st.Page(state.PAGES["layers"], title="Layers on trial", icon=":material/gavel:"),
         st.Page(state.PAGES["train"], title="Train", icon=":material/model_training:"),
         st.Page(state.PAGES["evaluate"], title="Evaluate", icon=":material/analytics:"),
     ]

@@ -15,7 +15,7 @@ from fashion_viz.data import HOW_TO_GET
 from fashion_viz.figures.base import for_narrow_screen, upscale
 from fashion_viz.figures.prediction import probability_chart
 from fashion_viz.preprocessing import PreparedImage, confidence_warning
-from fashion_viz.storage import LoadedModel, ModelError, check_model_file, is_shipped, list_model_files, read_card
+from fashion_viz.storage import LoadedModel, ModelError, check_model_file, is_shipped, is_variant, list_model_files, read_card
 
 
 def on_phone() -> bool:
@@ -77,6 +77,8 @@ def model_label(path: Path) -> str:
     score = f" · {card.test_accuracy:.1%}" if card.test_accuracy is not None else ""
     if is_shipped(path):
         return f"Shipped model{score}"
+    if is_variant(path):
+        return f"Variant {path.stem}{score}"
     when = time.strftime("%m-%d %H:%M", time.localtime(path.stat().st_mtime)) if path.exists() else path.stem
     shape = "" if card.spec in ("", SEED_SPEC) else " · another shape"
     return f"Trained {when}{score}{shape}"
@@ -119,7 +121,8 @@ def model_sidebar() -> None:
             accuracy = card.test_accuracy
             score = f"test accuracy {accuracy:.2%}" if accuracy is not None else "test accuracy unknown"
             shape = "" if card.spec in ("", SEED_SPEC) else f" · `{card.spec}`"
-            st.caption(f"{'Shipped' if is_shipped(resources.model_path()) else 'Trained here'} · {score}{shape}")
+            origin = "Shipped" if is_shipped(resources.model_path()) else "A variant (Layers on trial)" if is_variant(resources.model_path()) else "Trained here"
+            st.caption(f"{origin} · {score}{shape}")
 
 
 def prediction_panel(chosen: ChosenImage, probabilities: np.ndarray, picture, chart, key: str, picture_title: str) -> None:
@@ -170,14 +173,14 @@ def unit_link(layer: str, kind: str, unit: int, label: str | None = None) -> Non
 
 def require_views(loaded: LoadedModel, need: str, page: str):
     """(dataset, views) for the Units and Map pages, or a message and ``st.stop()``: without the dataset,
-    or while the model's unit atlas / map (``need``: "atlas" or "map") is being prepared in the background
+    or while the model's unit atlas / map / layer trials (``need``: "atlas", "map" or "trials") is being prepared in the background
     (started here once per server and model, with its progress shown)."""
     data = resources.dataset()
     if data is None:
         explain_missing_dataset(page)
         st.stop()
     views = resources.current_views(loaded)
-    if (views.atlas if need == "atlas" else views.embedding) is None:
+    if getattr(views, {"atlas": "atlas", "map": "embedding", "trials": "trials"}[need]) is None:
         resources.preparation_jobs().start(loaded.path, data)
         _preparation_progress(loaded.card.model_sha256)
         st.stop()
@@ -190,8 +193,9 @@ def _preparation_progress(sha: str) -> None:
     if snapshot.state == "done":
         st.rerun(scope="app")
     if snapshot.state == "failed":
-        st.error(f"Preparing this model's unit pictures and map failed: {snapshot.error}. The other pages still work; reload to try again.")
+        st.error(f"Preparing this model's unit pictures, map and layer trials failed: {snapshot.error}. The other pages still work; reload to try again.")
         return
-    stage = {"statistics": "statistics over the test set", "visualisations": "the 234 unit pictures", "map": "the map of the test set"}.get(snapshot.stage, "waiting for another model's preparation")
-    st.progress(snapshot.share, text=f"Preparing this model's unit pictures and map, once per model (about a minute): {stage}…")
+    stages = {"statistics": "statistics over the test set", "visualisations": "the unit pictures", "map": "the map of the test set", "trials": "the layer trials (linear probes, calibration)"}
+    stage = stages.get(snapshot.stage, "waiting for another model's preparation")
+    st.progress(snapshot.share, text=f"Preparing this model's unit pictures, map and layer trials, once per model (about two minutes): {stage}…")
     st.caption("Every other page works meanwhile; this one fills in by itself.")

@@ -276,23 +276,25 @@ def preparation_jobs():
 
 
 @st.cache_resource(show_spinner=False, max_entries=12)
-def _stored_views(identity: tuple, sha: str, atlas_identity: tuple, map_identity: tuple):
+def _stored_views(identity: tuple, sha: str, atlas_identity: tuple, map_identity: tuple, trials_identity: tuple):
     from fashion_viz.explain.precompute import stored_views
 
     return stored_views(Path(identity[0]), sha)
 
 
 def current_views(loaded: LoadedModel):
-    """The stored unit atlas and map of the session's model (either may be None while being prepared).
+    """The stored unit atlas, map and layer trials of the session's model (any may be None while being prepared).
 
     Keyed by the files' identities, so files written by a background job (here or on another
     replica) are picked up on the next run.
     """
     from fashion_viz.explain.embedding import embedding_path
     from fashion_viz.explain.units import unit_atlas_path
+    from fashion_viz.trials.prepare import trials_path
 
     return _stored_views(
-        model_identity(), loaded.card.model_sha256, file_identity(unit_atlas_path(loaded.path)), file_identity(embedding_path(loaded.path))
+        model_identity(), loaded.card.model_sha256, file_identity(unit_atlas_path(loaded.path)), file_identity(embedding_path(loaded.path)),
+        file_identity(trials_path(loaded.path)),
     )
 
 
@@ -308,3 +310,17 @@ def _neighbour_index(identity: tuple):
 def current_neighbour_index():
     """Exact nearest neighbours among the test set's map-layer vectors, for the session's model (needs the dataset)."""
     return _neighbour_index(model_identity())
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _variant_results(results_identity: tuple):
+    from fashion_viz.trials.variants import variant_results
+
+    return variant_results()
+
+
+def variant_results():
+    """The trained variants' recorded runs (models/variants/results.json), re-read when the file changes."""
+    from fashion_viz.trials.variants import RESULTS_FILE
+
+    return _variant_results(file_identity(RESULTS_FILE))

@@ -13,6 +13,7 @@ PAGES = {
     "why": "app_pages/why.py",
     "units": "app_pages/units.py",
     "map": "app_pages/map.py",
+    "layers": "app_pages/layers.py",
 }
 
 MODEL_PATH = "model_path"  # the model file this session chose (str); absent: the shipped model
@@ -33,6 +34,7 @@ UNITS_FROM_URL = "_units_from_url"  # the ?layer=&unit= already applied (so a la
 MAP_CLASSES = "map_classes"  # Map page: the classes shown
 MAP_SHOW = "map_show"  # Map page: all, correct or misclassified pictures
 MAP_SELECTED = "map_selected"  # Map page: the test image clicked on the map
+LAYERS_VARIANT = "layers_variant"  # Layers on trial: the dropout variant whose curves are drawn beside the seed's
 EVAL_TRUE = "eval_true"  # Evaluate: the chosen cell's true class
 EVAL_PRED = "eval_pred"  # Evaluate: the chosen cell's predicted class
 SESSION_ID = "session_id"  # who owns a training job

@@ -1,4 +1,5 @@
-"""``python -m fashion_viz`` (or ``fashion-viz``): train, evaluate, predict, info, calc, explain, faithfulness, precompute, visualize, embed.
+"""``python -m fashion_viz`` (or ``fashion-viz``): train, evaluate, predict, info, calc, explain, faithfulness, precompute, visualize, embed,
+layers, calibration.
 
 Errors are one readable sentence and a non-zero exit status; ``--debug`` shows
 the traceback instead.
@@ -95,9 +96,12 @@ def cmd_train(args) -> int:
     )
     if not args.no_views:
         from fashion_viz.explain.precompute import prepare_views
+        from fashion_viz.trials.prepare import prepare_trials
 
-        print("Preparing the Units and Map pages' data for it…", file=sys.stderr, flush=True)
-        prepare_views(Engine(result.model), out, card.model_sha256, data.x_test, data.y_test)
+        print("Preparing the Units, Map and Layers pages' data for it…", file=sys.stderr, flush=True)
+        engine = Engine(result.model)
+        prepare_views(engine, out, card.model_sha256, data.x_test, data.y_test)
+        prepare_trials(engine, out, card, data)
     return EXIT_OK
 
 
@@ -361,6 +365,50 @@ def cmd_faithfulness(args) -> int:
     return EXIT_OK
 
 
+def stored_or_prepared_trials(model_path: str):
+    """(loaded model, engine, its layer trials): stored ones, or measured now (about a minute) and stored."""
+    from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.engine import Engine
+    from fashion_viz.storage import load_checked_model
+    from fashion_viz.trials.prepare import load_trials, prepare_trials
+
+    loaded = load_checked_model(Path(model_path))
+    engine = Engine(loaded.model)
+    trials = load_trials(loaded.path, loaded.card.model_sha256)
+    if trials is None:
+        print("Measuring the layer trials for this model (about a minute)…", file=sys.stderr, flush=True)
+        trials = prepare_trials(engine, loaded.path, loaded.card, load_fashion_mnist())
+    return loaded, engine, trials
+
+
+def cmd_layers(args) -> int:
+    from fashion_viz.trials.claims import layers_report
+    from fashion_viz.trials.variants import variant_results
+
+    loaded, engine, trials = stored_or_prepared_trials(args.model)
+    report = {"model": str(loaded.path), **layers_report(engine.infos, trials, variant_results())}
+    if args.json:
+        print(json.dumps(report))
+        return EXIT_OK
+    print(f"{loaded.path.name}: the seed's claims about its layers, tested")
+    for claim in report["claims"]:
+        print(f"- {claim['layer']}: “{claim['claim']}” — {claim['verdict'].upper()}\n    {claim['finding']}")
+    print("Linear probes (test accuracy): " + ", ".join(f"{k} {v:.1%}" for k, v in report["probes"].items()))
+    return EXIT_OK
+
+
+def cmd_calibration(args) -> int:
+    loaded, _, trials = stored_or_prepared_trials(args.model)
+    cal = trials["calibration"]
+    report = {"model": str(loaded.path), **{k: cal[k] for k in ("ece", "bins", "temperature", "ece_after", "validation_images", "test_nll", "test_nll_after")}}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{loaded.path.name}: ECE {cal['ece']:.4f} on the test set (15 bins); temperature {cal['temperature']:.3f} fitted on "
+              f"{cal['validation_images']:,} validation pictures; ECE after it {cal['ece_after']:.4f}")
+    return EXIT_OK
+
+
 def stored_or_prepared_views(loaded, data, need_map: bool = True):
     """The model's stored Units/Map data; computed and stored first when missing (says so on stderr)."""
     from fashion_viz.engine import Engine
@@ -380,6 +428,7 @@ def cmd_precompute(args) -> int:
     from fashion_viz.explain.precompute import prepare_views
     from fashion_viz.explain.units import unit_atlas_path
     from fashion_viz.storage import load_checked_model
+    from fashion_viz.trials.prepare import prepare_trials, trials_path
 
     loaded = load_checked_model(Path(args.model))
     data = load_fashion_mnist()
@@ -390,7 +439,9 @@ def cmd_precompute(args) -> int:
             last[stage] = share
             print(f"{stage}: {share:.0%}", file=sys.stderr, flush=True)
 
-    views = prepare_views(Engine(loaded.model), loaded.path, loaded.card.model_sha256, data.x_test, data.y_test, method=args.method, force=args.force, progress=progress)
+    engine = Engine(loaded.model)
+    views = prepare_views(engine, loaded.path, loaded.card.model_sha256, data.x_test, data.y_test, method=args.method, force=args.force, progress=progress)
+    trials = prepare_trials(engine, loaded.path, loaded.card, data, progress=lambda share: progress("trials", share), force=args.force)
     report = {
         "model": str(loaded.path),
         "units": str(unit_atlas_path(loaded.path)),
@@ -398,8 +449,10 @@ def cmd_precompute(args) -> int:
         "map": str(embedding_path(loaded.path)),
         "map_method": views.embedding.method,
         "map_seconds": round(views.embedding.seconds, 2),
+        "trials": str(trials_path(loaded.path)),
+        "trials_seconds": round(sum(trials["seconds"].values()), 2),
     }
-    print(json.dumps(report) if args.json else f"Wrote {report['units']} ({report['units_seconds']} s) and {report['map']} ({report['map_method']}, {report['map_seconds']} s).")
+    print(json.dumps(report) if args.json else f"Wrote {report['units']} ({report['units_seconds']} s), {report['map']} ({report['map_method']}, {report['map_seconds']} s) and {report['trials']} ({report['trials_seconds']} s).")
     return EXIT_OK
 
 
@@ -533,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     faith.add_argument("--json", action="store_true")
     faith.set_defaults(func=cmd_faithfulness)
 
-    units = sub.add_parser("precompute", help="compute and store the Units page's pictures and statistics and the Map page's projection")
+    units = sub.add_parser("precompute", help="compute and store the Units page's pictures and statistics, the Map page's projection and the layer trials")
     units.add_argument("--model", default=str(SHIPPED_MODEL))
     units.add_argument("--method", choices=("tsne", "pca"), default="tsne", help="the map's projection (default: openTSNE)")
     units.add_argument("--force", action="store_true", help="recompute even when stored files are up to date")
@@ -553,6 +606,16 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--model", default=str(SHIPPED_MODEL))
     embed.add_argument("--json", action="store_true", help="one JSON object per line per file")
     embed.set_defaults(func=cmd_embed)
+
+    layers = sub.add_parser("layers", help="the seed's claims about each layer tested on a model: probes, variants, re-initialisation, verdicts")
+    layers.add_argument("--model", default=str(SHIPPED_MODEL))
+    layers.add_argument("--json", action="store_true")
+    layers.set_defaults(func=cmd_layers)
+
+    calibration = sub.add_parser("calibration", help="reliability of the probabilities: ECE, bins, a temperature fitted on validation, ECE after it")
+    calibration.add_argument("--model", default=str(SHIPPED_MODEL))
+    calibration.add_argument("--json", action="store_true")
+    calibration.set_defaults(func=cmd_calibration)
 
     return parser
 

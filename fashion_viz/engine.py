@@ -207,6 +207,14 @@ class Engine:
                 return score, feature, tape.gradient(score, feature)
 
             function = tf.function(layer_gradients, input_signature=[self._image_spec(), direction, *self._mask_specs()])
+        elif key.startswith("layer:"):
+            index = self.names.index(key.split(":", 1)[1])
+
+            def layer_output(x):  # one layer's output, flattened: nothing else leaves the graph
+                out = self.trace(x)["outputs"][index]
+                return (tf.reshape(out, (tf.shape(out)[0], -1)),)
+
+            function = tf.function(layer_output, input_signature=[self._image_spec()])
         elif key == "dropout":
             specs = [tf.TensorSpec((None, *self.info(n).output_shape), tf.float32) for n in self.dropouts]
 
@@ -229,6 +237,10 @@ class Engine:
             return {k: np.asarray(v) for k, v in out.items()} if isinstance(out, dict) else tuple(np.asarray(v) for v in out)
 
         return self._worker.submit(run).result()
+
+    def close(self) -> None:
+        """Stop the worker thread (an engine built for one measurement, not kept for serving)."""
+        self._worker.shutdown(wait=True)
 
     def unit_masks(self, off: dict[str, list[int]] | None = None) -> list[np.ndarray]:
         """Per maskable layer, 1 for every unit except those switched off (``{layer: [unit, ...]}``)."""
@@ -266,6 +278,11 @@ class Engine:
         images = images[None] if images.ndim == 2 else images
         parts = [self.predict(model_input(images[i : i + BATCH]), off)[1] for i in range(0, len(images), BATCH)]
         return np.concatenate(parts) if parts else np.zeros((0, len(CLASS_NAMES)), np.float32)
+
+    def layer_features(self, images: np.ndarray, layer: str) -> np.ndarray:
+        """(n, values) float32: one layer's output, flattened, for uint8 pictures (n, 28, 28), in batches."""
+        parts = [self._call(f"layer:{layer}", model_input(images[i : i + BATCH]))[0] for i in range(0, len(images), BATCH)]
+        return np.concatenate(parts)
 
     def gradients(self, inputs: np.ndarray, direction: np.ndarray, off: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(score, d score / d input) per input, where score = logits · direction."""

@@ -130,7 +130,7 @@ class TrainingJobs:
 
 @dataclass(frozen=True)
 class PreparationSnapshot:
-    """One model's background preparation of its Units and Map views."""
+    """One model's background preparation of its Units, Map and Layers views."""
 
     state: str = "idle"  # idle, queued, running, done, failed
     stage: str = ""
@@ -192,6 +192,7 @@ class PreparationJobs:
         from fashion_viz.engine import Engine
         from fashion_viz.explain.precompute import overall_share, prepare_views
         from fashion_viz.storage import load_checked_model
+        from fashion_viz.trials.prepare import prepare_trials
 
         with self._run_lock:  # one preparation at a time: each uses every core
             try:
@@ -199,11 +200,13 @@ class PreparationJobs:
                 loaded = load_checked_model(path)
                 if loaded.card.model_sha256 != sha:
                     raise RuntimeError("the model file changed while its preparation was queued")
+                engine = Engine(loaded.model)
                 prepare_views(
-                    Engine(loaded.model), path, sha, data.x_test, data.y_test, method=self.method,
+                    engine, path, sha, data.x_test, data.y_test, method=self.method,
                     progress=lambda stage, share: self._set(sha, stage=stage, share=overall_share(stage, share)),
                     **({} if self.steps is None else {"steps": self.steps}),
                 )
+                prepare_trials(engine, path, loaded.card, data, progress=lambda share: self._set(sha, stage="trials", share=overall_share("trials", share)))
                 self._set(sha, state="done", share=1.0)
             except Exception as exc:  # noqa: BLE001 - reported to the page, never raised into a session
                 traceback.print_exc()

@@ -29,6 +29,7 @@ from fashion_viz.card import ModelCard
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 SHIPPED_MODEL = MODELS_DIR / "fashion_cnn.keras"
+VARIANTS_DIR = MODELS_DIR / "variants"  # the variants that test the seed's claims (fashion_viz.trials.variants)
 TRAINED_DIR_VAR = "FASHION_VIZ_MODELS_DIR"
 TRAINED_PREFIX = "fashion_cnn-"
 FILE_MODE = 0o644
@@ -375,18 +376,25 @@ def has_card(path: Path) -> bool:
 
 
 def list_model_files() -> list[Path]:
-    """Model files with a card (or a recoverable journal) in ``models/`` and the trained-models
-    folder: shipped first, then newest first."""
-    folders = {MODELS_DIR.resolve(), trained_models_dir().resolve()}
+    """Model files with a card (or a recoverable journal) in ``models/``, the trained-models folder and
+    ``models/variants/``: shipped first, then trained ones newest first, then the variants by name."""
+    folders = {MODELS_DIR.resolve(), trained_models_dir().resolve(), VARIANTS_DIR.resolve()}
     files = {p.resolve() for folder in folders for p in folder.glob("*.keras") if p.stat().st_size and has_card(p)}
 
-    def newest_first(p: Path):
+    def order(p: Path):
+        if is_variant(p):
+            return (2, 0.0, p.name)
         try:
-            return (p != SHIPPED_MODEL.resolve(), -p.stat().st_mtime)
+            return (int(p != SHIPPED_MODEL.resolve()), -p.stat().st_mtime, p.name)
         except OSError:
-            return (True, 0.0)
+            return (1, 0.0, p.name)
 
-    return sorted(files, key=newest_first)
+    return sorted(files, key=order)
+
+
+def is_variant(path: Path) -> bool:
+    """Whether a model file is one of the shipped variants (``models/variants/``)."""
+    return Path(path).resolve().parent == VARIANTS_DIR.resolve()
 
 
 def check_model_file(path: Path) -> tuple[ModelCard | None, str, str | None]:

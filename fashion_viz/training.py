@@ -141,6 +141,12 @@ def split_sizes(n_images: int, validation_size: int) -> tuple[int, int]:
     return n_images - n_val, n_val
 
 
+def config_of_card(card: ModelCard) -> TrainConfig:
+    """The TrainConfig a card records (fields this version does not know are left out; missing ones take their defaults)."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in (card.config or {}).items() if k in known})
+
+
 def split_train_validation(data: FashionMNIST, config: TrainConfig):
     """Seeded split of the 60,000 training images into train and validation parts (with ``random_labels``,
     the labels shuffled among the pictures first, seeded: both parts then carry no information)."""

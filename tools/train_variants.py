@@ -27,7 +27,7 @@ from fashion_viz.architecture import multiply_adds, parameter_count  # noqa: E40
 from fashion_viz.data import load_fashion_mnist  # noqa: E402
 from fashion_viz.engine import Engine  # noqa: E402
 from fashion_viz.storage import SHIPPED_MODEL, load_checked_model, save_checkpoints, save_model  # noqa: E402
-from fashion_viz.training import CHECKPOINTS, SilentListener, TrainConfig, schedule_config, train  # noqa: E402
+from fashion_viz.training import CHECKPOINTS, SilentListener, config_of_card, schedule_config, train  # noqa: E402
 from fashion_viz.trials.shifts import shift_tolerance  # noqa: E402
 from fashion_viz.trials.variants import SCHEDULE, VARIANTS, VARIANTS_DIR, Run, model_path, read_runs, write_runs  # noqa: E402
 
@@ -56,7 +56,7 @@ class StopAfterFirstEpoch(SilentListener):
 def shipped_checkpoints(data) -> None:
     """The shipped model's starting weights and its weights after one epoch, from its card's config."""
     loaded = load_checked_model(SHIPPED_MODEL)
-    config = TrainConfig(**{k: v for k, v in loaded.card.config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}})
+    config = config_of_card(loaded.card)
     listener = StopAfterFirstEpoch()
     result = train(data, config, listener, listener.cancel)
     save_checkpoints(SHIPPED_MODEL, loaded.card.model_sha256, {name: result.checkpoints[name] for name in CHECKPOINTS})

@@ -18,8 +18,8 @@ from typing import Callable
 from fashion_viz.explain.embedding import EmbeddingMap, build_map, embedding_path, load_map, save_map
 from fashion_viz.explain.units import STEPS, UnitAtlas, build_atlas, load_atlas, save_atlas, unit_atlas_path
 
-STAGES = ("statistics", "visualisations", "map")
-STAGE_WEIGHTS = {"statistics": 0.05, "visualisations": 0.35, "map": 0.6}  # share of the total time, measured
+STAGES = ("statistics", "visualisations", "map", "trials")  # the layer trials are prepared last (fashion_viz.trials.prepare)
+STAGE_WEIGHTS = {"statistics": 0.03, "visualisations": 0.17, "map": 0.3, "trials": 0.5}  # share of the total time, measured
 
 
 @dataclass(frozen=True)
@@ -28,14 +28,19 @@ class StoredViews:
 
     atlas: UnitAtlas | None
     embedding: EmbeddingMap | None
+    trials: dict | None = None  # the Layers page's measurements (fashion_viz.trials.prepare)
 
     @property
     def complete(self) -> bool:
-        return self.atlas is not None and self.embedding is not None
+        return self.atlas is not None and self.embedding is not None and self.trials is not None
 
 
 def stored_views(model_path: Path, model_sha256: str) -> StoredViews:
-    return StoredViews(load_atlas(unit_atlas_path(model_path), model_sha256), load_map(embedding_path(model_path), model_sha256))
+    from fashion_viz.trials.prepare import load_trials
+
+    return StoredViews(
+        load_atlas(unit_atlas_path(model_path), model_sha256), load_map(embedding_path(model_path), model_sha256), load_trials(model_path, model_sha256)
+    )
 
 
 def overall_share(stage: str, share: float) -> float:
@@ -74,4 +79,4 @@ def prepare_views(
         embedding = build_map(engine, images, model_sha256, method)
         save_map(embedding, embedding_path(model_path))
     report("map", 1.0)
-    return StoredViews(atlas, embedding)
+    return StoredViews(atlas, embedding, existing.trials)

@@ -4,5 +4,5 @@ style (:mod:`fashion_viz.figures.base`): pure functions from arrays to Plotly fi
 - ``base``: the house style, phone layout, mosaics, plain pictures;
 - ``prediction``: the class-probability bars; ``layers``: the Explorer's layer views and filters;
 - ``arithmetic``: the arithmetic panel; ``attribution``: the Why page; ``units`` and ``map``: those pages;
-- ``architecture``, ``training``, ``evaluation``: those pages.
+- ``architecture``, ``training``, ``evaluation``, ``trials`` (Layers on trial): those pages.
 """

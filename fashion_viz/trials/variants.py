@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fashion_viz.architecture import SEED_SPEC
-
-VARIANTS_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "variants"
+from fashion_viz.storage import VARIANTS_DIR
 RESULTS_FILE = VARIANTS_DIR / "results.json"
 SEEDS = (1, 2, 3)
 SCHEDULE = "fast"
@@ -69,6 +68,11 @@ class Run:
     test_accuracy: float
     history: list[dict]  # fashion_viz.training.EpochRecord fields per epoch
     shifts: dict  # fashion_viz.trials.shifts.shift_tolerance(...).to_json()
+
+    @property
+    def shift_agreement_2px(self) -> float:
+        """The share of test pictures that keep their answer when moved 2 pixels (mean of four directions)."""
+        return self.shifts["agreement"][self.shifts["shifts"].index(2)]
 
     @property
     def gap(self) -> float:

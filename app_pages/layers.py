@@ -1,0 +1,141 @@
+"""Layers on trial: the seed's claims about each layer, each tested on the model you chose, with a verdict."""
+
+import pandas as pd
+import streamlit as st
+
+from app_pages import resources, state
+from app_pages.boundary import guarded
+from app_pages.panels import require_model, require_views, show_figure
+from fashion_viz.figures.trials import edge_tuning_figure, filter_label, probe_figure, reinit_figure, reliability_figure, shift_figure, variant_bars_figure, variant_curves_figure
+from fashion_viz.trials.claims import NOT_SUPPORTED, PARTLY, SUPPORTED, layer_claims
+from fashion_viz.trials.filters import DIRECTIONS
+from fashion_viz.trials.reinit import ROBUST_POINTS, STATE_TEXT, STATES
+from fashion_viz.trials.variants import BASELINE, BY_NAME
+
+VERDICT_ICONS = {SUPPORTED: ":material/check_circle:", PARTLY: ":material/contrast:", NOT_SUPPORTED: ":material/cancel:"}
+
+loaded = require_model()
+st.title("Layers on trial")
+st.markdown(
+    "The document that describes this network says what each layer is *for*. Here every such claim is an experiment "
+    "on the model you chose: the claim in the document's words, what was measured, the numbers and a verdict "
+    "(**supported**, **partly** or **not supported** on this model) with the rule behind it and what would change it. "
+    "Rerun any of it with `python -m fashion_viz layers`."
+)
+data, views = require_views(loaded, "trials", "The layer trials")
+trials = views.trials
+results = resources.variant_results()
+engine = resources.current_engine()
+claims = {claim.key: claim for claim in layer_claims(engine.infos, trials, results)}
+rows = [r.to_json() for r in results.values()]
+
+
+def show_claim(key: str) -> None:
+    claim = claims.get(key)
+    if claim is None:
+        return
+    st.markdown(f"**{', '.join(claim.layers)}** · “{claim.words}”")
+    st.markdown(f"{VERDICT_ICONS.get(claim.verdict, ':material/help:')} **{claim.verdict.capitalize()}.** {claim.finding}")
+    st.caption(f"Experiment: {claim.experiment} Rule: {claim.rule}. What would change it: {claim.would_change}")
+
+
+with guarded("the verdicts"):
+    st.subheader("The verdicts")
+    st.dataframe(
+        pd.DataFrame([{"layer": ", ".join(c.layers), "claim": c.words, "verdict": c.verdict, "what was found": c.finding} for c in claims.values()]),
+        hide_index=True, width="stretch", column_config={"what was found": st.column_config.TextColumn(width="large")},
+    )
+    if BASELINE in results:
+        st.caption(
+            "Comparisons with variants use the seed's architecture trained with the fast schedule (the baseline, "
+            f"{results[BASELINE].spread('test_accuracy').runs} seeds), not the shipped model: every variant was trained the same way, on the same data."
+        )
+
+with guarded("the first layer's filters"):
+    st.subheader(f"{engine.conv_names[0]}: edges?")
+    show_claim("conv1_edges")
+    filters = trials["filters"]["filters"]
+    show_figure(edge_tuning_figure(filters, DIRECTIONS), "layers_edge_tuning")
+    with st.expander("Every filter's best template and tuning"):
+        st.dataframe(
+            pd.DataFrame([
+                {"filter": f["filter"], "best template": filter_label(f).split(" ", 1)[1], "cosine": round(f["cosine"], 2),
+                 "direction selectivity": round(f["selectivity"], 2), "preferred grating period (px)": f["preferred_period"],
+                 "clearly oriented edge": "✓" if f["oriented_edge"] else ""}
+                for f in filters
+            ]),
+            hide_index=True, width="stretch",
+        )
+        st.page_link(state.PAGES["explorer"], label="See these filters' weights and maps in the Explorer", icon=":material/arrow_forward:")
+
+with guarded("pooling"):
+    st.subheader("Pooling: half the size, the important part kept, cheaper, less overfitting?")
+    for key in ("pool_half", "pool_retains", "pool_cost", "pool_overfitting", "pool_shifts"):
+        show_claim(key)
+    if rows:
+        left, right = st.columns(2)
+        with left:
+            show_figure(variant_bars_figure(rows, "test_accuracy", "Test accuracy (mean ± s.d. over seeds)", BASELINE, ("no-pooling", "stride-2")), "layers_pool_test")
+        with right:
+            show_figure(variant_bars_figure(rows, "gap", "Train − validation accuracy (the gap)", BASELINE, ("no-pooling", "stride-2")), "layers_pool_gap")
+        series = [("this model", trials["shifts"], False)]
+        series += [(f"{name} (fast schedule, seed {results[name].runs[0].seed})", results[name].runs[0].shifts, name == BASELINE) for name in (BASELINE, "no-pooling", "stride-2") if name in results]
+        show_figure(shift_figure(series), "layers_shifts")
+
+with guarded("dropout"):
+    st.subheader("Dropout: does it prevent overfitting?")
+    for key in ("dropout12_overfitting", "dropout3_rate"):
+        show_claim(key)
+    dropout_variants = [name for name in results if BY_NAME[name].claim in ("dropout12", "dropout3")]
+    if dropout_variants:
+        if st.session_state.get(state.LAYERS_VARIANT) not in dropout_variants:
+            st.session_state[state.LAYERS_VARIANT] = dropout_variants[0]
+        chosen = st.segmented_control("Variant beside the seed", dropout_variants, key=state.LAYERS_VARIANT)
+        chosen = chosen or dropout_variants[0]
+        st.caption(f"{chosen}: {BY_NAME[chosen].changes} (`{BY_NAME[chosen].spec}`).")
+        if BASELINE in results:
+            show_figure(variant_curves_figure([r.history for r in results[BASELINE].runs], [r.history for r in results[chosen].runs], BASELINE, chosen), "layers_dropout_curves")
+        show_figure(variant_bars_figure(rows, "gap", "Train − validation accuracy (the gap), every variant", BASELINE, dropout_variants), "layers_dropout_gap")
+
+with guarded("the probes"):
+    st.subheader("Layer by layer: more complex patterns, then a classifier?")
+    for key in ("conv2_complex", "dense1_classifier"):
+        show_claim(key)
+    show_figure(probe_figure(trials["probes"]), "layers_probes")
+    st.caption(f"Protocol: {trials['probe_protocol']}.")
+
+with guarded("re-initialisation"):
+    st.subheader("Which layers matter?")
+    reinit = trials["reinit"]
+    critical = [layer for layer, robust in reinit["robust"].items() if robust is False]
+    robust = [layer for layer, ok in reinit["robust"].items() if ok]
+    st.markdown(
+        f"Each weighted layer in turn is set back, the rest left as trained (Zhang, Bengio & Singer, 2019). **Critical**: {', '.join(critical) or 'none'}; "
+        f"**robust** (within {ROBUST_POINTS:.0%} of the trained accuracy when set back to its starting weights): {', '.join(robust) or 'none'}."
+    )
+    shown = [s for s in STATES if any(s in row for row in reinit["accuracy"].values())]
+    show_figure(reinit_figure(reinit["accuracy"], reinit["trained"], shown, STATE_TEXT), "layers_reinit")
+    if "start" not in shown:
+        st.caption("This model was trained before its starting weights were kept, so only a fresh random draw is shown.")
+
+with guarded("softmax"):
+    st.subheader("Softmax: valid probabilities, and honest ones?")
+    for key in ("softmax_valid", "softmax_calibrated"):
+        show_claim(key)
+    cal = trials["calibration"]
+    show_figure(reliability_figure(cal["bins"], cal["bins_after"], cal["temperature"]), "layers_reliability")
+    st.caption(f"Test negative log-likelihood {cal['test_nll']:.4f} as given, {cal['test_nll_after']:.4f} with T = {cal['temperature']:.2f}.")
+
+with guarded("random labels"):
+    st.subheader("Random labels: what a model learns when there is nothing to learn")
+    if "random-labels" in results:
+        run = results["random-labels"].runs[0]
+        st.markdown(
+            f"The seed's architecture trained with the same fast schedule on the training labels shuffled among the pictures: "
+            f"**{run.train_accuracy:.1%}** right on the pictures it was trained on (their shuffled labels), **{run.test_accuracy:.1%}** on the test set (chance: 10 %). "
+            "On **Why**, choose it under *compare with* to see its attribution maps beside this model's: a method whose maps look the same for both "
+            "shows the picture, not what the model learnt (Adebayo et al., 2018)."
+        )
+        st.page_link(state.PAGES["why"], label="Compare the attribution maps on Why", icon=":material/arrow_forward:")
+    else:
+        st.markdown("The random-label variant has not been trained yet (`python tools/train_variants.py`).")
