@@ -53,11 +53,8 @@ def _step(delta: int) -> None:
 
 @st.fragment
 def layer_view(chosen, activations) -> None:
-    import time, sys
-    t = time.perf_counter()
     with guarded("the layer view"):
         _layer_view(chosen, activations)
-    print(f"FRAG {st.session_state.get('explorer_layer')} {(time.perf_counter()-t)*1000:.0f} ms", file=sys.stderr, flush=True)
 
 
 def _layer_view(chosen, activations) -> None:
