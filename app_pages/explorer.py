@@ -6,11 +6,12 @@ import streamlit as st
 from app_pages import resources, state
 from app_pages.arithmetic_panel import arithmetic_panel, spatial_position
 from app_pages.boundary import guarded
-from app_pages.panels import clicked_points, customdata_values, on_phone, prediction_panel, require_model, show_figure, unit_link
+from app_pages.panels import clicked_points, comparison_model, customdata_values, on_phone, prediction_panel, require_model, show_figure, unit_link
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
 from fashion_viz.figures.base import upscale
 from fashion_viz.figures.layers import LABEL_TRACE, PIXEL_TRACE, kernel_mosaic, layer_output_figure, single_map_figure
+from fashion_viz.figures.prediction import probability_chart
 from fashion_viz.layer_guide import shape_text
 from fashion_viz.palette import NEGATIVE_NAME, POSITIVE_NAME
 
@@ -23,14 +24,24 @@ PHONE_MOSAIC_COLUMNS = 4  # a 390 px screen: 8 maps a row made 30 px tiles
 st.title("Explorer")
 st.caption("Choose a picture, then step through the layers: each shows what that layer makes of the picture.")
 
-chosen = activations = None
+chosen = activations = comparison = other_activations = None
 with guarded("the Explorer's picture and prediction"):
     pick, picture, chart = st.columns([2, 1.2, 2.6])
     with pick:
         chosen = image_picker("explorer")
+        comparison = comparison_model("explorer")
     if chosen is not None:
         activations = engine.activations(chosen.image)
         prediction_panel(chosen, activations.probabilities, picture, chart, "explorer", f"Input: {chosen.caption}")
+        if comparison is not None:
+            other_label, _, other_engine = comparison
+            other_activations = other_engine.activations(chosen.image)
+            top = other_activations.predicted_class
+            with chart:
+                show_figure(
+                    probability_chart(other_activations.probabilities, chosen.label, title=f"{other_label}: {CLASS_NAMES[top]} ({other_activations.probabilities[top]:.0%})"),
+                    "explorer_compare_probabilities",
+                )
         why_link, map_link = st.columns(2)
         with why_link:
             st.page_link(state.PAGES["why"], label="Why this answer? See which pixels drove it, by six methods", icon=":material/psychology_alt:")
@@ -52,12 +63,12 @@ def _step(delta: int) -> None:
 
 
 @st.fragment
-def layer_view(chosen, activations) -> None:
+def layer_view(chosen, activations, comparison, other_activations) -> None:
     with guarded("the layer view"):
-        _layer_view(chosen, activations)
+        _layer_view(chosen, activations, comparison, other_activations)
 
 
-def _layer_view(chosen, activations) -> None:
+def _layer_view(chosen, activations, comparison, other_activations) -> None:
     st.divider()
     st.subheader("Step through the layers")
     if st.session_state.get(state.EXPLORER_LAYER) not in names:
@@ -131,12 +142,17 @@ def _layer_view(chosen, activations) -> None:
             channel_choice.selectbox("Channel to see large (or click a map's number)", range(channels), key=channel_key, on_change=channel_picked)
             if chosen_channel != channel:
                 channel_choice.caption(f"Your channel {chosen_channel} is not among this layer's {channels}; showing channel {channel}. It comes back on layers that have it.")
-            show_figure(
-                layer_output_figure(output, info, shared_scale=shared, highlight=channel, columns=PHONE_MOSAIC_COLUMNS if on_phone() else None),
-                chart_key,
-                on_select=map_clicked,
-                selection_mode="points",
-            )
+            mine, theirs = st.columns(2) if comparison is not None else (st.container(), None)
+            with mine:
+                show_figure(
+                    layer_output_figure(output, info, shared_scale=shared, highlight=channel, columns=PHONE_MOSAIC_COLUMNS if on_phone() or theirs else None),
+                    chart_key,
+                    on_select=map_clicked,
+                    selection_mode="points",
+                )
+            if theirs is not None:
+                with theirs:
+                    compared_layer(comparison, other_activations, info.name, shared)
         else:
             vector_key = f"explorer_layer_{info.name}"
 
@@ -157,6 +173,8 @@ def _layer_view(chosen, activations) -> None:
                 if source.kind != "flatten":
                     shown_unit = min(int(st.session_state.get(state.CALC_UNIT, int(np.argmax(output.values)))), output.values.shape[-1] - 1)
                     unit_link(source.name, source.kind, shown_unit)
+            if comparison is not None:
+                compared_layer(comparison, other_activations, info.name, True)
 
     if channel is not None:
         st.markdown(f"##### Channel {channel} of {info.name}, large")
@@ -198,8 +216,20 @@ def _layer_view(chosen, activations) -> None:
     arithmetic_panel(engine, chosen.image, activations, index, channel)
 
 
+def compared_layer(comparison, other_activations, name: str, shared: bool) -> None:
+    """The same layer of the second model for the same picture (by name; a model without it says so)."""
+    label, _, other_engine = comparison
+    if name not in other_engine.names:
+        st.info(f"{label} has no layer named {name}; its layers are {', '.join(other_engine.names)}.")
+        return
+    other_info = other_engine.info(name)
+    fig = layer_output_figure(other_activations.layer(name), other_info, shared_scale=shared, columns=PHONE_MOSAIC_COLUMNS)
+    fig.layout.title.text = f"{label} · {fig.layout.title.text}"
+    show_figure(fig, f"explorer_compare_layer_{name}")
+
+
 if activations is not None:
-    layer_view(chosen, activations)
+    layer_view(chosen, activations, comparison, other_activations)
 
 # ------------------------------------------------------------ filters
 

@@ -125,6 +125,33 @@ def model_sidebar() -> None:
             st.caption(f"{origin} · {score}{shape}")
 
 
+def comparison_model(page: str):
+    """The "Compare with" choice of the Explorer and Why: (label, loaded model, engine) of a second model to show
+    beside the session's own for the same picture, or None. The choice is kept across both pages."""
+    current = resources.model_path().resolve()
+    files = [str(p) for p in list_model_files() if p != current]
+    choice = st.session_state.get(state.COMPARE_WITH, "")
+    if choice not in files:
+        choice = ""
+    key = state.widget_key(page, "compare")
+    st.session_state[key] = choice
+
+    def changed() -> None:
+        st.session_state[state.COMPARE_WITH] = st.session_state[key]
+
+    st.selectbox(
+        "Compare with", ["", *files], key=key, on_change=changed, format_func=lambda p: "no second model" if not p else model_label(Path(p)),
+        help="Another model (a variant, or one trained here) beside yours for the same picture: its probabilities and its maps in a second column.",
+    )
+    if not choice:
+        return None
+    loaded, engine, error = resources.model_at(Path(choice))
+    if loaded is None:
+        st.warning(f"That model cannot be shown: {error}", icon=":material/warning:")
+        return None
+    return model_label(Path(choice)), loaded, engine
+
+
 def prediction_panel(chosen: ChosenImage, probabilities: np.ndarray, picture, chart, key: str, picture_title: str) -> None:
     """The input picture and the probability chart in the given columns; for uploads, the
     pipeline's stages and a plain-words warning when the model is unsure."""

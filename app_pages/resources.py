@@ -185,6 +185,16 @@ def current_model() -> tuple[LoadedModel | None, str | None]:
         return None, str(exc)
 
 
+def model_at(path: Path) -> tuple[LoadedModel | None, object | None, str | None]:
+    """(model, engine, None) for another model file (the "compare with" choice), or (None, None, message)."""
+    wait_for_warmup()
+    identity = file_identity(Path(path))
+    try:
+        return _load_model(identity), _engine(identity), None
+    except ModelError as exc:
+        return None, None, str(exc)
+
+
 def current_engine():
     """The session's model's engine, the one forward pass every view uses (the model must load; see
     ``panels.require_model``)."""

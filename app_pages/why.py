@@ -5,7 +5,7 @@ import streamlit as st
 
 from app_pages import resources, state
 from app_pages.boundary import guarded
-from app_pages.panels import on_phone, require_model, show_figure
+from app_pages.panels import comparison_model, model_label, on_phone, require_model, show_figure
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
 from fashion_viz.architecture import model_input
@@ -29,6 +29,7 @@ with guarded("the attribution maps and what-if"):
     pick, settings = st.columns([2, 3])
     with pick:
         chosen = image_picker("why")
+        comparison = comparison_model("why")
     if chosen is None:
         st.info("Upload a photo of a garment (or choose another input) to start.")
         st.stop()
@@ -105,12 +106,28 @@ with guarded("the attribution maps and what-if"):
 
     maps, scores = st.columns([2.6, 1])
     with maps:
-        if results:
+        if not results:
+            st.info("Choose at least one method.")
+        elif comparison is None:
             show_figure(attribution_grid_figure(image, results, opacity, columns=1 if on_phone() else 2), "why_maps")
         else:
-            st.info("Choose at least one method.")
+            other_label, _, other_engine = comparison
+            other_options = {**options, "gradcam": {"layer": other_engine.conv_names[-1]}, "gradcam++": {"layer": other_engine.conv_names[-1]}}
+            other_results = [attribute(other_engine, image, m, int(target), contrast, None, **other_options.get(m, {})) for m in methods]
+            mine, theirs = st.columns(2)
+            with mine:
+                st.markdown(f"**{model_label(resources.model_path())}**")
+                show_figure(attribution_grid_figure(image, results, opacity, columns=1), "why_maps")
+            with theirs:
+                st.markdown(f"**{other_label}**")
+                show_figure(attribution_grid_figure(image, other_results, opacity, columns=1), "why_compare_maps")
+            st.caption(f"Both explain {CLASS_NAMES[int(target)]} for the same picture; units switched off apply to your model only, Grad-CAM uses the second model's last convolution.")
     with scores:
         show_figure(probability_chart(probabilities, chosen.label, title=f"{'After your changes: ' if changed else ''}{CLASS_NAMES[int(np.argmax(probabilities))]} ({probabilities.max():.0%})"), "why_probabilities")
+        if comparison is not None:
+            other_probabilities = comparison[2].predict(model_input(image))[1][0]
+            top = int(np.argmax(other_probabilities))
+            show_figure(probability_chart(other_probabilities, chosen.label, title=f"{comparison[0]}: {CLASS_NAMES[top]} ({other_probabilities[top]:.0%})"), "why_compare_probabilities")
         if changed:
             show_figure(whatif_figure(original, probabilities), "why_whatif")
         ig = next((r for r in results if r.method == "integrated-gradients"), None)

@@ -6,7 +6,8 @@ Every variant of ``fashion_viz.trials.variants.VARIANTS`` is trained with ``trai
 schedule, once per seed; each run's figures (train, validation and test accuracy, curves, shift tolerance)
 go to ``models/variants/results.json`` as soon as it ends, so an interrupted run resumes where it stopped
 (runs already recorded are skipped). The first seed's model of each variant is saved with its card in
-``models/variants/``. Then, unless told not to, the shipped model's weights before training and after its
+``models/variants/``; the random-label one also adds the data-randomisation row to the shipped model's
+faithfulness report. Then, unless told not to, the shipped model's weights before training and after its
 first epoch are written to ``models/fashion_cnn.checkpoints.npz`` for the re-initialisation experiment:
 its card's own config, replayed for one epoch (on 2 cores, about 55 minutes for everything).
 """
@@ -63,6 +64,18 @@ def shipped_checkpoints(data) -> None:
     print(f"shipped model's checkpoints written ({result.seconds:.0f} s)", flush=True)
 
 
+def shipped_data_randomisation(data, random_labels_model) -> None:
+    """The faithfulness table's data-randomisation row for the shipped model, on its report's own pictures."""
+    from fashion_viz.explain.faithfulness import add_data_randomisation, load_report
+
+    loaded = load_checked_model(SHIPPED_MODEL)
+    report = load_report(SHIPPED_MODEL, loaded.card.model_sha256)
+    if report is not None:
+        images = data.x_test[report.test_indices]
+        add_data_randomisation(SHIPPED_MODEL, loaded.model, loaded.card.model_sha256, model_path("random-labels"), random_labels_model, images)
+        print("the shipped model's faithfulness report has its data-randomisation row", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated variant names")
@@ -88,6 +101,8 @@ def main(argv=None) -> int:
             if seed == variant.seeds[0]:
                 card = dataclasses.replace(result.card, name=f"variant {variant.name}", notes=f"Trained by tools/train_variants.py: {variant.changes}.")
                 save_model(result.model, model_path(variant.name), card, result.sample_probabilities)
+                if variant.random_labels:
+                    shipped_data_randomisation(data, result.model)
             print(
                 f"{variant.name} seed {seed}: train {run.train_accuracy:.4f} val {run.validation_accuracy:.4f} test {run.test_accuracy:.4f} "
                 f"({time.perf_counter() - started:.0f} s)",

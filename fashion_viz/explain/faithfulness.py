@@ -132,9 +132,38 @@ class FaithfulnessReport:
     seconds: float = 0.0
     model_sha256: str = ""
     method_options: dict = field(default_factory=dict)
+    # The data-randomisation check (Adebayo et al., 2018): per method, the median Spearman correlation with the maps
+    # of the same architecture trained on shuffled labels (the random-labels variant); empty when not measured.
+    data_randomisation_spearman: dict[str, float] = field(default_factory=dict)
+    data_randomisation_model: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
+
+
+def data_randomisation(model, random_labels_model, images: np.ndarray) -> dict[str, float]:
+    """Per method: the median Spearman correlation between this model's map and the random-label model's map of the
+    same picture and class (this model's prediction). A method that explains what the model learnt gives maps that
+    differ (towards 0); one that stays high shows the picture more than the model."""
+    engine, other = Engine(model), Engine(random_labels_model)
+    _, probabilities = engine.predict(model_input(images))
+    targets = probabilities.argmax(axis=1)
+    result = {}
+    for method in METHODS:
+        values = [spearman(ranking_map(attribute(engine, image, method, int(t))), ranking_map(attribute(other, image, method, int(t)))) for image, t in zip(images, targets)]
+        result[method] = float(np.median(values))
+    return result
+
+
+def add_data_randomisation(model_path: Path, model, model_sha256: str, random_labels_path: Path, random_labels_model, images: np.ndarray) -> FaithfulnessReport | None:
+    """Add the data-randomisation row to a model's stored report (on its randomisation pictures); None without a report."""
+    report = load_report(model_path, model_sha256)
+    if report is None:
+        return None
+    report.data_randomisation_spearman = data_randomisation(model, random_labels_model, images[: report.randomisation_images])
+    report.data_randomisation_model = Path(random_labels_path).name
+    report_path(model_path).write_text(report.to_json())
+    return report
 
 
 def measure(model, images: np.ndarray, randomisation_images: int | None = None, seed: int = 0, progress=None) -> FaithfulnessReport:

@@ -125,8 +125,8 @@ def whatif_figure(before: np.ndarray, after: np.ndarray) -> go.Figure:
 
 
 def faithfulness_table(report) -> pd.DataFrame:
-    """One row per method: deletion and insertion AUC with the random order's beside them, and the
-    randomisation check's median Spearman correlation after each stage."""
+    """One row per method: deletion and insertion AUC with the random order's beside them, the model-randomisation
+    check's median Spearman correlation after each stage and, when measured, the data-randomisation check's."""
     rows = []
     stages = list(next(iter(report.randomisation_spearman.values())))
     for method, title in ((key, m.title) for key, m in METHODS.items()):
@@ -139,5 +139,7 @@ def faithfulness_table(report) -> pd.DataFrame:
         }
         for stage in stages:
             row[f"ρ, {stage.count('+') + 1} top layer(s) randomised"] = report.randomisation_spearman[method][stage]
+        if report.data_randomisation_spearman:
+            row["ρ, trained on random labels"] = report.data_randomisation_spearman[method]
         rows.append(row)
     return pd.DataFrame(rows)
