@@ -153,6 +153,7 @@ class PreparationJobs:
 
     method: str = "tsne"  # the map's projection ("pca" makes tests fast)
     steps: int | None = None  # activation-maximisation steps (None: the default)
+    probe_sizes: tuple[int, int] | None = None  # the layer trials' probe pictures (None: the protocol's; tests use fewer)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _jobs: dict = field(default_factory=dict)
     _run_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -206,7 +207,10 @@ class PreparationJobs:
                     progress=lambda stage, share: self._set(sha, stage=stage, share=overall_share(stage, share)),
                     **({} if self.steps is None else {"steps": self.steps}),
                 )
-                prepare_trials(engine, path, loaded.card, data, progress=lambda share: self._set(sha, stage="trials", share=overall_share("trials", share)))
+                prepare_trials(
+                    engine, path, loaded.card, data, progress=lambda share: self._set(sha, stage="trials", share=overall_share("trials", share)),
+                    probe_sizes=self.probe_sizes,
+                )
                 self._set(sha, state="done", share=1.0)
             except Exception as exc:  # noqa: BLE001 - reported to the page, never raised into a session
                 traceback.print_exc()

@@ -635,7 +635,7 @@ def test_units_page_waits_for_a_model_being_prepared(model_copy, fmnist, monkeyp
     from app_pages import resources
     from fashion_viz.jobs import PreparationJobs
 
-    jobs = PreparationJobs(method="pca", steps=5)
+    jobs = PreparationJobs(method="pca", steps=5, probe_sizes=(500, 500))
     monkeypatch.setattr(resources, "preparation_jobs", lambda: jobs)
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["model_path"] = str(model_copy)
@@ -643,7 +643,7 @@ def test_units_page_waits_for_a_model_being_prepared(model_copy, fmnist, monkeyp
     at.switch_page("app_pages/units.py")
     at.run()
     assert not at.exception
-    assert any("Preparing this model's unit pictures and map" in p.proto.text for p in at.get("progress"))
+    assert any("Preparing this model's unit pictures, map and layer trials" in p.proto.text for p in at.get("progress"))
     from fashion_viz.storage import file_sha256
 
     assert jobs.wait(file_sha256(model_copy), timeout=240).state == "done"

@@ -176,7 +176,7 @@ def test_pca_map_and_preparation_job(model_copy, fmnist):
     from fashion_viz.storage import file_sha256
 
     assert not unit_atlas_path(model_copy).exists()
-    jobs = PreparationJobs(method="pca", steps=10)
+    jobs = PreparationJobs(method="pca", steps=10, probe_sizes=(500, 500))
     assert jobs.start(model_copy, fmnist)
     assert not jobs.start(model_copy, fmnist)  # one job per model file
     sha = file_sha256(model_copy)

@@ -6,9 +6,11 @@ Two looks at each filter of the first conv layer:
   across the window, 8 directions: an edge has a dark and a bright side), lines (a bright or dark stroke
   through the centre, 4 orientations), a centre-surround blob (bright or dark) and a uniform patch (bright
   or dark: a brightness detector);
-* its responses to 28x28 synthetic pictures: straight edges in 8 directions (the layer's strongest response
-  anywhere in the map) and sinusoidal gratings at 8 orientations and ``PERIODS`` (the mean response over the
-  map and 4 phases): tuning curves.
+* its responses to 28x28 synthetic pictures, tuning curves: straight edges through the centre in 8 directions (the
+  mean of the filter's map over a central disk, which every edge crosses over the same length) and sinusoidal
+  gratings at 8 orientations and ``PERIODS`` (4 phases each; the mean of the whole map). The strongest value
+  anywhere in the map would not do: a 3x3 filter reaches its best on a corner of a diagonal edge as on a
+  straight one.
 
 A filter is called a *clearly oriented edge detector* when its best template is an edge with cosine at least
 ``EDGE_COSINE`` and its edge tuning curve is selective for direction (``selectivity`` at least
@@ -56,10 +58,19 @@ def templates(k: int) -> list[tuple[str, float | None, int, np.ndarray]]:
     return [(kind, angle, sign, t / np.linalg.norm(t)) for kind, angle, sign, t in out]
 
 
+DISK = 8  # pixels: edge responses are averaged over the map's positions within this radius of the centre
+
 def edge_picture(angle: float) -> np.ndarray:
-    """A 28x28 picture in [0, 1]: dark on one side of a straight edge through the centre, bright (1) on the side ``angle`` points to."""
+    """A 28x28 picture in [0, 1]: dark (0) on one side of a straight edge through the centre, bright (1) on the side ``angle`` points to."""
     x, y = _coordinates(SIZE)
     return (np.cos(np.radians(angle)) * x + np.sin(np.radians(angle)) * y > 0).astype(np.float32)
+
+
+def central_disk(map_size: int, kernel: int, stride: int = 1) -> np.ndarray:
+    """(map_size * map_size,) bool: the positions of a conv map whose window is centred within DISK pixels of the
+    picture's centre. An edge through the centre crosses that disk over the same length in every direction."""
+    centres = np.arange(map_size) * stride + (kernel - 1) / 2 - (SIZE - 1) / 2
+    return ((centres[:, None] ** 2 + centres[None, :] ** 2) <= DISK**2).reshape(-1)
 
 
 def grating(orientation: float, period: float, phase: float) -> np.ndarray:
@@ -129,7 +140,8 @@ def first_layer_filters(engine) -> FilterReport:
     gratings = np.stack([grating(o, p, 2 * np.pi * i / PHASES) for p in PERIODS for o in ORIENTATIONS for i in range(PHASES)])
     edge_maps = engine.layer_features((edges * 255).round().astype(np.uint8), layer).reshape(len(edges), -1, kernels.shape[-1])
     grating_maps = engine.layer_features((gratings * 255).round().astype(np.uint8), layer).reshape(len(gratings), -1, kernels.shape[-1])
-    edge_response = edge_maps.max(axis=1)  # (directions, filters)
+    side = engine.info(layer).output_shape[0]
+    edge_response = edge_maps[:, central_disk(side, k, engine.conv_strides[layer])].mean(axis=1)  # (directions, filters)
     grating_response = grating_maps.mean(axis=1).reshape(len(PERIODS), len(ORIENTATIONS), PHASES, -1).mean(axis=2)
     matches = []
     for f in range(kernels.shape[-1]):

@@ -15,7 +15,7 @@ from typing import Callable
 
 from fashion_viz.trials.calibration import calibrate
 from fashion_viz.trials.filters import first_layer_filters
-from fashion_viz.trials.probes import PROBE_TRAIN, PROTOCOL, linear_probes
+from fashion_viz.trials.probes import PROBE_TRAIN, linear_probes, protocol
 from fashion_viz.trials.reinit import reinitialise
 from fashion_viz.trials.shifts import shift_tolerance
 
@@ -37,8 +37,11 @@ def load_trials(model_path: Path, model_sha256: str) -> dict | None:
     return data
 
 
-def measure_trials(engine, card, data, checkpoints: dict | None, progress: Callable[[float], None] | None = None) -> dict:
-    """Every per-model trial: the ``layers`` CLI's and the page's numbers (seconds per part included)."""
+def measure_trials(engine, card, data, checkpoints: dict | None, progress: Callable[[float], None] | None = None, probe_sizes: tuple[int, int] | None = None) -> dict:
+    """Every per-model trial: the ``layers`` CLI's and the page's numbers (seconds per part included).
+
+    ``probe_sizes``: (training, test) pictures for the probes instead of the protocol's 10,000 and all 10,000 (tests).
+    """
     from fashion_viz.training import config_of_card, split_train_validation
 
     report = progress or (lambda share: None)
@@ -51,9 +54,10 @@ def measure_trials(engine, card, data, checkpoints: dict | None, progress: Calla
 
     timed("filters", lambda: first_layer_filters(engine).to_json())
     report(0.02)
-    probe_x, probe_y = data.x_train[:PROBE_TRAIN], data.y_train[:PROBE_TRAIN]
-    timed("probes", lambda: [p.to_json() for p in linear_probes(engine, probe_x, probe_y, data.x_test, data.y_test, lambda s: report(0.02 + 0.85 * s))])
-    out["probe_protocol"] = PROTOCOL
+    n_train, n_test = probe_sizes or (PROBE_TRAIN, len(data.y_test))
+    probe_train, probe_test = (data.x_train[:n_train], data.y_train[:n_train]), (data.x_test[:n_test], data.y_test[:n_test])
+    timed("probes", lambda: [p.to_json() for p in linear_probes(engine, *probe_train, *probe_test, lambda s: report(0.02 + 0.85 * s))])
+    out["probe_protocol"] = protocol(n_train, n_test)
     config = config_of_card(card)
     _, validation = split_train_validation(data, config)
     timed("calibration", lambda: calibrate(engine, validation, (data.x_test, data.y_test)).to_json())
@@ -73,14 +77,14 @@ def save_trials(model_path: Path, trials: dict) -> None:
     atomic_write_bytes(trials_path(model_path), json.dumps(trials, indent=1).encode())
 
 
-def prepare_trials(engine, model_path: Path, card, data, progress=None, force: bool = False) -> dict:
+def prepare_trials(engine, model_path: Path, card, data, progress=None, force: bool = False, probe_sizes: tuple[int, int] | None = None) -> dict:
     """The stored trials of ``model_path``, measured and stored first when missing (or with ``force``)."""
     from fashion_viz.storage import load_checkpoints
 
     existing = None if force else load_trials(model_path, card.model_sha256)
     if existing is not None:
         return existing
-    trials = measure_trials(engine, card, data, load_checkpoints(model_path, card.model_sha256), progress)
+    trials = measure_trials(engine, card, data, load_checkpoints(model_path, card.model_sha256), progress, probe_sizes)
     save_trials(model_path, trials)
     return trials
 

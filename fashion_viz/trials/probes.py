@@ -32,10 +32,12 @@ class Probe:
         return {k: getattr(self, k) for k in ("layer", "features", "accuracy", "train_accuracy", "seconds", "same_as")}
 
 
-PROTOCOL = (
-    f"multinomial logistic regression (scikit-learn, C=1, lbfgs, at most {MAX_ITER} iterations) on each layer's flattened "
-    f"outputs, standardised, fitted on the first {PROBE_TRAIN:,} training pictures and scored on the 10,000 test pictures"
-)
+def protocol(train_images: int = PROBE_TRAIN, test_images: int = 10_000) -> str:
+    """The probes' protocol in one sentence (stored with their numbers)."""
+    return (
+        f"multinomial logistic regression (scikit-learn, C=1, lbfgs, at most {MAX_ITER} iterations) on each layer's flattened "
+        f"outputs, standardised, fitted on the first {train_images:,} training pictures and scored on {test_images:,} test pictures"
+    )
 
 
 def fit_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> tuple[float, float]:
