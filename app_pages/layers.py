@@ -27,7 +27,11 @@ trials = views.trials
 results = resources.variant_results()
 engine = resources.current_engine()
 claims = {claim.key: claim for claim in layer_claims(engine.infos, trials, results)}
-rows = [r.to_json() for r in results.values()]
+
+
+def rows_for(*claims_tested: str) -> list[dict]:
+    """The baseline and the variants that test these claims, as the bar charts take them."""
+    return [r.to_json() for name, r in results.items() if name == BASELINE or BY_NAME[name].claim in claims_tested]
 
 
 def show_claim(key: str) -> None:
@@ -36,7 +40,8 @@ def show_claim(key: str) -> None:
         return
     st.markdown(f"**{', '.join(claim.layers)}** · “{claim.words}”")
     st.markdown(f"{VERDICT_ICONS.get(claim.verdict, ':material/help:')} **{claim.verdict.capitalize()}.** {claim.finding}")
-    st.caption(f"Experiment: {claim.experiment} Rule: {claim.rule}. What would change it: {claim.would_change}")
+    change = f" What would change it: {claim.would_change}" if claim.would_change else ""
+    st.caption(f"Experiment: {claim.experiment} Rule: {claim.rule}.{change}")
 
 
 with guarded("the verdicts"):
@@ -72,12 +77,13 @@ with guarded("pooling"):
     st.subheader("Pooling: half the size, the important part kept, cheaper, less overfitting?")
     for key in ("pool_half", "pool_retains", "pool_cost", "pool_overfitting", "pool_shifts"):
         show_claim(key)
-    if rows:
+    pool_rows = rows_for("pooling")
+    if len(pool_rows) > 1:
         left, right = st.columns(2)
         with left:
-            show_figure(variant_bars_figure(rows, "test_accuracy", "Test accuracy (mean ± s.d. over seeds)", BASELINE, ("no-pooling", "stride-2")), "layers_pool_test")
+            show_figure(variant_bars_figure(pool_rows, "test_accuracy", "Test accuracy (mean ± s.d. over seeds)", BASELINE, ("no-pooling", "stride-2")), "layers_pool_test")
         with right:
-            show_figure(variant_bars_figure(rows, "gap", "Train − validation accuracy (the gap)", BASELINE, ("no-pooling", "stride-2")), "layers_pool_gap")
+            show_figure(variant_bars_figure(pool_rows, "gap", "Train − validation accuracy (the gap)", BASELINE, ("no-pooling", "stride-2")), "layers_pool_gap")
         series = [("this model", trials["shifts"], False)]
         series += [(f"{name} (fast schedule, seed {results[name].runs[0].seed})", results[name].runs[0].shifts, name == BASELINE) for name in (BASELINE, "no-pooling", "stride-2") if name in results]
         show_figure(shift_figure(series), "layers_shifts")
@@ -95,7 +101,7 @@ with guarded("dropout"):
         st.caption(f"{chosen}: {BY_NAME[chosen].changes} (`{BY_NAME[chosen].spec}`).")
         if BASELINE in results:
             show_figure(variant_curves_figure([r.history for r in results[BASELINE].runs], [r.history for r in results[chosen].runs], BASELINE, chosen), "layers_dropout_curves")
-        show_figure(variant_bars_figure(rows, "gap", "Train − validation accuracy (the gap), every variant", BASELINE, dropout_variants), "layers_dropout_gap")
+        show_figure(variant_bars_figure(rows_for("dropout12", "dropout3"), "gap", "Train − validation accuracy (the gap)", BASELINE, (chosen,)), "layers_dropout_gap")
 
 with guarded("the probes"):
     st.subheader("Layer by layer: more complex patterns, then a classifier?")

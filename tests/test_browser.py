@@ -73,7 +73,7 @@ def settle(page) -> None:
 
 
 def chart_titles(page) -> list[str]:
-    return page.locator("[data-testid='stPlotlyChart'] .gtitle").all_inner_texts()
+    return page.locator("[data-testid='stPlotlyChart'] .gtitle").evaluate_all("titles => titles.map(t => t.textContent)")
 
 
 def wait_for_title(page, prefix: str) -> None:
@@ -89,7 +89,7 @@ def no_exceptions(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
-@pytest.mark.parametrize("path, heading", [("", "fashion-viz"), ("architecture", "Architecture"), ("explorer", "Explorer"), ("why", "Why does the model"), ("train", "Train"), ("evaluate", "Evaluate"), ("units", "Units"), ("map", "Map")])
+@pytest.mark.parametrize("path, heading", [("", "fashion-viz"), ("architecture", "Architecture"), ("explorer", "Explorer"), ("why", "Why does the model"), ("train", "Train"), ("evaluate", "Evaluate"), ("units", "Units"), ("map", "Map"), ("layers", "Layers on trial")])
 def test_every_page_opens_without_exception(page, app_url, path, heading):
     page.goto(f"{app_url}/{path}")
     settle(page)
@@ -134,6 +134,37 @@ def test_step_through_all_layers(page, app_url):
         wait_for_title(page, f"{name}:")
         no_exceptions(page)
     assert page.get_by_role("button", name="Next").is_disabled()
+
+
+def test_layers_on_trial_walk_its_claims_and_put_a_variant_beside_the_seed(page, app_url):
+    """The page's verdicts and figures, then a dropout variant's curves beside the seed's."""
+    page.goto(f"{app_url}/layers")
+    settle(page)
+    for title in ("Each filter's response to an edge", "Pictures that keep their answer", "How linearly separable", "Test accuracy with one layer set back", "Reliability on the test set"):
+        wait_for_title(page, title)
+    assert page.get_by_text("Supported.", exact=False).count() >= 1
+    page.get_by_role("button", name="no-dropout3").click()
+    settle(page)
+    page.get_by_text("no-dropout3: dropout3 removed").wait_for()
+    assert page.locator("[data-testid='stPlotlyChart'] .legendtext", has_text="no-dropout3, validation").count() == 1
+    no_exceptions(page)
+
+
+def test_compare_with_a_variant_on_the_explorer_and_why(page, app_url):
+    page.goto(f"{app_url}/explorer")
+    settle(page)
+    wait_for_title(page, "conv1: 32 feature maps")
+    page.get_by_role("combobox", name="Compare with").click()
+    page.get_by_role("option", name="Variant stride-2", exact=False).click()
+    settle(page)
+    wait_for_title(page, "Variant stride-2")
+    titles = chart_titles(page)
+    assert [t for t in titles if t.startswith("Variant stride-2") and "13x13" in t], titles
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Why").click()  # the same session: the choice is kept
+    settle(page)
+    wait_for_title(page, "Variant stride-2")
+    assert page.locator("[data-testid='stPlotlyChart'] .gtitle", has_text="each method's map").count() == 2
+    no_exceptions(page)
 
 
 def test_broken_upload_then_good_upload(page, app_url, sample, tmp_path):
@@ -332,7 +363,7 @@ TOO_WIDE_JS = """() => {
 }"""
 
 
-@pytest.mark.parametrize("path", ["", "architecture", "explorer", "why", "units", "map", "train", "evaluate"])
+@pytest.mark.parametrize("path", ["", "architecture", "explorer", "why", "units", "map", "layers", "train", "evaluate"])
 def test_every_page_fits_a_phone(browser, app_url, path):
     """At 390x844 (a phone, with its User-Agent) nothing is wider than the screen, the Explorer's mosaic has 4
     columns instead of 8, and colour bars lie under their charts."""

@@ -45,7 +45,7 @@ def every_page_figure(fmnist, shipped):
     figures = []
     at = open_page()
     figures += charts(at)
-    for page in ("architecture", "why", "map", "evaluate", "train"):
+    for page in ("architecture", "why", "map", "layers", "evaluate", "train"):
         figures += charts(open_page(page))
     at = open_page("explorer")
     for layer in [l.name for l in shipped.model.layers]:

@@ -19,7 +19,7 @@ VARIANTS = {
     "no-pooling": "conv6,conv12,flatten,dense24",
     "no-dropout": "conv10k5,pool,conv20,flatten,dense40,dense20",
 }
-PAGES = ("home", "architecture", "explorer", "why", "units", "map", "train", "evaluate")
+PAGES = ("home", "architecture", "explorer", "why", "units", "map", "layers", "train", "evaluate")
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,7 @@ def variants(tmp_path_factory, fmnist):
     from fashion_viz.explain.precompute import prepare_views
     from fashion_viz.storage import load_checked_model, save_model
     from fashion_viz.training import record_test_scores
+    from fashion_viz.trials.prepare import prepare_trials
 
     folder = tmp_path_factory.mktemp("variants")
     saved = {}
@@ -48,6 +49,7 @@ def variants(tmp_path_factory, fmnist):
         save_model(model, path, card, sample_record(engine))
         loaded = load_checked_model(path)
         prepare_views(Engine(loaded.model), path, loaded.card.model_sha256, fmnist.x_test, fmnist.y_test, method="pca", steps=10)
+        prepare_trials(Engine(loaded.model), path, loaded.card, fmnist, probe_sizes=(1000, 1000))
         saved[name] = loaded
     return saved
 
@@ -136,3 +138,9 @@ def test_every_cli_twin_runs_on_the_variant(variant, variants, fmnist, tmp_path,
     assert len(placed["neighbours"]) == 10
     assert main(["precompute", "--method", "pca", "--json", *model]) == 0
     assert json.loads(capsys.readouterr().out)["map_method"] == "pca"
+    assert main(["layers", "--json", *model]) == 0
+    layers = json.loads(capsys.readouterr().out)
+    assert list(layers["probes"]) == ["input", *(layer.name for layer in loaded.model.layers)]
+    assert set(layers["reinit"]) == {layer.name for layer in loaded.model.layers if layer.get_weights()}
+    assert main(["calibration", "--json", *model]) == 0
+    assert len(json.loads(capsys.readouterr().out)["bins"]) == 15

@@ -14,10 +14,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from fashion_viz.figures.base import figure
-from fashion_viz.palette import ACTIVATION_SCALE, BAR_COLOUR, GRID_COLOUR, HIGHLIGHT_COLOUR, INK_COLOUR, REFERENCE_COLOUR
+from fashion_viz.palette import ACTIVATION_SCALE, BAR_COLOUR, GRID_COLOUR, HIGHLIGHT_COLOUR, INK_COLOUR, REFERENCE_COLOUR, WHITE
 
 PERCENT_AXIS = dict(tickformat=".0%", gridcolor=GRID_COLOUR)
-LEGEND_ON_TOP = dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom")
+LEGEND_BELOW = dict(orientation="h", y=-0.22, x=0, yanchor="top")  # under the axis title: never over the chart's title
+BELOW_MARGIN = dict(l=10, r=10, t=48, b=90)
 
 
 def filter_label(match: dict) -> str:
@@ -58,7 +59,7 @@ def probe_figure(probes: Sequence[dict]) -> go.Figure:
              hovertemplate="%{x}: the same values as %{customdata[0]} at inference<extra></extra>"),
     ]
     low = min(p["accuracy"] for p in probes)
-    return figure(data, "How linearly separable the classes are after each layer", 340, legend=LEGEND_ON_TOP,
+    return figure(data, "How linearly separable the classes are after each layer", 340, legend=LEGEND_BELOW, margin=BELOW_MARGIN,
                   xaxis=dict(title=dict(text="layer (input first)"), tickangle=-30), yaxis=dict(title=dict(text="probe's test accuracy"), range=[low - 0.03, 1.0], **PERCENT_AXIS))
 
 
@@ -70,7 +71,7 @@ def variant_bars_figure(rows: Sequence[dict], figure_key: str, title: str, basel
     bars = dict(
         type="bar", x=[r["name"] for r in rows], y=values, marker=dict(color=colours),
         error_y=dict(type="data", array=[r[figure_key]["std"] for r in rows], color=INK_COLOUR, thickness=1.2, width=4),
-        text=[f"{v:.1%}" for v in values], textposition="outside", cliponaxis=False,
+        text=[f"{v:.1%}" for v in values], textposition="inside", insidetextanchor="start", textfont=dict(color=WHITE),
         customdata=[[r["runs"], r["spec"]] for r in rows],
         hovertemplate="%{x}: %{y:.2%} (mean of %{customdata[0]} seeds)<br>%{customdata[1]}<extra></extra>",
     )
@@ -91,7 +92,7 @@ def variant_curves_figure(baseline: Sequence[Sequence[dict]], variant: Sequence[
         for key, dash, what in (("accuracy", "dot", "training"), ("val_accuracy", "solid", "validation")):
             data.append(dict(type="scatter", x=epochs, y=mean_curve(histories, key), mode="lines", name=f"{name}, {what}", line=dict(color=colour, dash=dash, width=2.5),
                              hovertemplate=f"{name}, {what}<br>epoch %{{x}}: %{{y:.2%}}<extra></extra>"))
-    return figure(data, "Training (dotted, with dropout active) and validation (solid) accuracy", 340, legend=LEGEND_ON_TOP,
+    return figure(data, "Training (dotted, with dropout active) and validation (solid) accuracy", 340, legend=LEGEND_BELOW, margin=BELOW_MARGIN,
                   xaxis=dict(title=dict(text="epoch")), yaxis=dict(title=dict(text="accuracy"), **PERCENT_AXIS))
 
 
@@ -104,7 +105,7 @@ def reinit_figure(accuracy: dict, trained: float, states: Sequence[str], state_t
         text=[[("" if np.isnan(v) else f"{v:.1%}") for v in row] for row in z], texttemplate="%{text}",
         hovertemplate="%{y} set to %{x}: %{z:.2%} on test<extra></extra>", colorbar=dict(title=dict(text="test<br>accuracy"), tickformat=".0%", thickness=12),
     )
-    return figure([heat], f"Test accuracy with one layer set back (trained: {trained:.1%})", 110 + 48 * len(layers), yaxis=dict(autorange="reversed"), xaxis=dict(side="top"))
+    return figure([heat], f"Test accuracy with one layer set back (trained: {trained:.1%})", 130 + 48 * len(layers), yaxis=dict(autorange="reversed"))
 
 
 def reliability_figure(bins: Sequence[dict], bins_after: Sequence[dict], temperature: float) -> go.Figure:
@@ -121,7 +122,7 @@ def reliability_figure(bins: Sequence[dict], bins_after: Sequence[dict], tempera
              hovertemplate="confidence %{x:.1%} (%{customdata[0]:,} pictures)<br>right %{y:.1%} of the time<extra></extra>"),
         dict(type="scatter", x=[0, 1], y=[0, 1], mode="lines", name="a probability that means what it says", line=dict(color=INK_COLOUR, dash="dash", width=1), hoverinfo="skip"),
     ]
-    return figure(data, "Reliability on the test set: when the model says p, is it right p of the time?", 380, legend=LEGEND_ON_TOP,
+    return figure(data, "Reliability on the test set: when the model says p, is it right p of the time?", 380, legend=LEGEND_BELOW, margin=BELOW_MARGIN,
                   xaxis=dict(title=dict(text="top class's probability"), range=[0, 1.02], **PERCENT_AXIS), yaxis=dict(title=dict(text="share right"), range=[0, 1.05], **PERCENT_AXIS))
 
 
@@ -133,5 +134,5 @@ def shift_figure(series: Sequence[tuple[str, dict, bool]]) -> go.Figure:
         data.append(dict(type="scatter", x=shifts["shifts"], y=shifts["agreement"], mode="lines+markers", name=name,
                          line=dict(color=REFERENCE_COLOUR if baseline else BAR_COLOUR, dash=dashes[k % len(dashes)], width=2.5),
                          hovertemplate=f"{name}<br>moved %{{x}} px: %{{y:.1%}} keep their answer<extra></extra>"))
-    return figure(data, "Pictures that keep their answer when moved", 320, legend=LEGEND_ON_TOP,
+    return figure(data, "Pictures that keep their answer when moved", 320, legend=LEGEND_BELOW, margin=BELOW_MARGIN,
                   xaxis=dict(title=dict(text="pixels moved (mean of up, down, left, right)"), dtick=1), yaxis=dict(title=dict(text="same answer"), **PERCENT_AXIS))
