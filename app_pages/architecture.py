@@ -55,3 +55,4 @@ with guarded("the layer guide"):
             st.markdown(info.explanation)
             st.caption(f"Parameters: {info.params_formula}")
     st.page_link(state.PAGES["explorer"], label="See each layer at work on a picture in the Explorer", icon=":material/arrow_forward:")
+    st.page_link(state.PAGES["layers"], label="Is each layer really for what these words say? Layers on trial tests it", icon=":material/gavel:")

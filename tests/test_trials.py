@@ -227,6 +227,31 @@ def test_the_layers_page_gives_every_claim_a_verdict_and_draws_its_figures(shipp
         assert any(t.startswith(expected) for t in titles), (expected, titles)
 
 
+def test_every_trials_figure_passes_plotly_validation(shipped):
+    import plotly.graph_objects as go
+
+    from fashion_viz.figures import trials as figures
+    from fashion_viz.trials.prepare import load_trials
+    from fashion_viz.trials.reinit import STATE_TEXT, STATES
+
+    trials = load_trials(shipped.path, shipped.card.model_sha256)
+    results = results_of(**{BASELINE: (0.02, 0.03), "no-dropout3": (0.04, 0.05)})
+    rows = [r.to_json() for r in results.values()]
+    built = [
+        figures.edge_tuning_figure(trials["filters"]["filters"], filters.DIRECTIONS),
+        figures.probe_figure(trials["probes"]),
+        figures.variant_bars_figure(rows, "gap", "gap", BASELINE, ("no-dropout3",)),
+        figures.variant_curves_figure([[dict(epoch=1, accuracy=0.5, val_accuracy=0.6)]] * 2, [[dict(epoch=1, accuracy=0.5, val_accuracy=0.6)]], BASELINE, "no-dropout3"),
+        figures.reinit_figure(trials["reinit"]["accuracy"], trials["reinit"]["trained"], STATES, STATE_TEXT),
+        figures.reliability_figure(trials["calibration"]["bins"], trials["calibration"]["bins_after"], 1.2),
+        figures.shift_figure([("this model", trials["shifts"], False), ("seed", trials["shifts"], True)]),
+    ]
+    for fig in built:
+        go.Figure(fig.to_dict())  # raises ValueError on any invalid property
+    heat = built[0].data[0]
+    assert len(heat.y) == 32 and np.nanmax(np.asarray(heat.z)) == pytest.approx(1.0), "each filter's row is a share of its own best"
+
+
 def test_layers_and_calibration_cli_print_json(capsys):
     from fashion_viz.cli import main
 
