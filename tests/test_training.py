@@ -87,6 +87,34 @@ def test_training_is_reproducible_and_never_reseeds_the_process(fmnist):
         assert np.allclose(a, b, atol=1e-5)
 
 
+def test_a_run_keeps_its_starting_and_first_epoch_weights_and_its_fit(short_run, tmp_path):
+    """The re-initialisation experiment's checkpoints travel with the saved model; the card has the training part's accuracy."""
+    from fashion_viz.storage import load_checkpoints, save_model
+
+    result, _ = short_run
+    assert set(result.checkpoints) == {"start", "epoch1"}
+    trained = result.model.get_weights()
+    for name, weights in result.checkpoints.items():
+        assert [w.shape for w in weights] == [w.shape for w in trained], name
+        assert not np.allclose(weights[0], trained[0]), f"{name} differs from the trained weights"
+    assert not np.allclose(result.checkpoints["start"][0], result.checkpoints["epoch1"][0])
+    assert 0 < result.card.train_accuracy <= 1
+    path = tmp_path / "m.keras"
+    card = save_model(result.model, path, result.card, result.sample_probabilities, result.checkpoints)
+    stored = load_checkpoints(path, card.model_sha256)
+    np.testing.assert_array_equal(stored["start"][0], result.checkpoints["start"][0])
+    assert load_checkpoints(path, "0" * 64) is None, "tied to the model file"
+
+
+def test_random_labels_shuffle_the_labels_among_the_same_pictures(fmnist):
+    config = TrainConfig(train_limit=5_000, random_labels=True)
+    (x_tr, y_tr), (x_val, y_val) = split_train_validation(fmnist, config)
+    (x_real, y_real), _ = split_train_validation(fmnist, TrainConfig(train_limit=5_000))
+    np.testing.assert_array_equal(x_tr, x_real)
+    assert np.bincount(np.concatenate([y_tr, y_val]), minlength=10).tolist() == np.bincount(fmnist.y_train[:5_000], minlength=10).tolist()
+    assert (y_tr == y_real).mean() < 0.2, "about one label in ten stays right by chance"
+
+
 def test_cancel_stops_at_once_and_nothing_is_evaluated(fmnist):
     """At most the execution in flight when the cancel came finishes; no further one starts."""
     cancel = threading.Event()
@@ -140,7 +168,7 @@ def test_split_rule_and_time_estimate_arithmetic(fmnist):
     one, two = estimate_seconds(TrainConfig(epochs=1), timing), estimate_seconds(TrainConfig(epochs=2), timing)
     epoch = two - one
     assert epoch == pytest.approx((58_000 // 64) * (2e-3 + 64 * 0.1e-3) + 2_000 * 0.1e-3 / 3)
-    assert one - epoch == pytest.approx(3.0 + 1.0 + 10_000 * 0.1e-3 / 3), "a run also traces its step, scores the test set and saves"
+    assert one - epoch == pytest.approx(3.0 + 1.0 + (10_000 + 58_000) * 0.1e-3 / 3), "a run also traces its step, scores the test set and its training part, and saves"
     assert estimate_seconds(TrainConfig(epochs=1, batch_size=256), timing) < one, "bigger batches take fewer steps"
     assert estimate_seconds(TrainConfig(epochs=11), timing) == pytest.approx(one + 10 * epoch)
     assert remaining_seconds(30.0, 0.25) == pytest.approx(90.0) and remaining_seconds(1.0, 0.01) is None
