@@ -6,9 +6,9 @@ import streamlit as st
 from app_pages import resources, state
 from app_pages.boundary import guarded
 from app_pages.panels import require_model, require_views, show_figure
-from fashion_viz.figures.trials import edge_tuning_figure, filter_label, probe_figure, reinit_figure, reliability_figure, shift_figure, variant_bars_figure, variant_curves_figure
+from fashion_viz.figures.trials import edge_tuning_figure, filter_label, grating_tuning_figure, probe_figure, reinit_figure, reliability_figure, shift_figure, variant_bars_figure, variant_curves_figure
 from fashion_viz.trials.claims import NOT_SUPPORTED, PARTLY, SUPPORTED, layer_claims
-from fashion_viz.trials.filters import DIRECTIONS
+from fashion_viz.trials.filters import DIRECTIONS, ORIENTATIONS, PERIODS
 from fashion_viz.trials.reinit import ROBUST_POINTS, STATE_TEXT, STATES
 from fashion_viz.trials.variants import BASELINE, BY_NAME
 
@@ -44,6 +44,21 @@ def show_claim(key: str) -> None:
     st.caption(f"Experiment: {claim.experiment} Rule: {claim.rule}.{change}")
 
 
+def variant_row(result) -> dict:
+    """One line of the variants table."""
+    def spread(figure):
+        s = result.spread(figure)
+        return f"{s.mean:.2%} ± {s.std:.2%}" if s.runs > 1 else f"{s.mean:.2%}"
+
+    first = result.runs[0]
+    return {
+        "variant": result.variant.name, "what changes": result.variant.changes, "SPEC": result.variant.spec, "seeds": len(result.runs),
+        "weights": first.parameters, "M multiply-adds": round(first.multiply_adds / 1e6, 2), "training s": round(result.spread("seconds").mean),
+        "train": spread("train_accuracy"), "validation": spread("validation_accuracy"), "test": spread("test_accuracy"), "gap": spread("gap"),
+        "same answer, 2 px": spread("shift_agreement_2px"),
+    }
+
+
 with guarded("the verdicts"):
     st.subheader("The verdicts")
     st.dataframe(
@@ -60,7 +75,14 @@ with guarded("the first layer's filters"):
     st.subheader(f"{engine.conv_names[0]}: edges?")
     show_claim("conv1_edges")
     filters = trials["filters"]["filters"]
-    show_figure(edge_tuning_figure(filters, DIRECTIONS), "layers_edge_tuning")
+    edges, gratings = st.columns([3, 2])
+    with edges:
+        show_figure(edge_tuning_figure(filters, DIRECTIONS), "layers_edge_tuning")
+    with gratings:
+        by_number = {f["filter"]: f for f in filters}
+        number = st.selectbox("Filter", [f["filter"] for f in filters], format_func=lambda n: filter_label(by_number[n]), key=state.LAYERS_FILTER)
+        show_figure(grating_tuning_figure(by_number[number], ORIENTATIONS, PERIODS), "layers_grating_tuning")
+        st.caption("Gratings test textures: a filter tuned to one orientation and period answers stripes of that kind wherever they are.")
     with st.expander("Every filter's best template and tuning"):
         st.dataframe(
             pd.DataFrame([
@@ -109,6 +131,14 @@ with guarded("the probes"):
         show_claim(key)
     show_figure(probe_figure(trials["probes"]), "layers_probes")
     st.caption(f"Protocol: {trials['probe_protocol']}.")
+    if len(engine.conv_names) > 1:
+        st.page_link(state.PAGES["units"], label=f"What {engine.conv_names[1]}'s units respond to: the Units page", icon=":material/neurology:")
+
+with guarded("the variants"):
+    if results:
+        st.subheader("The variants")
+        st.caption("Each trained with the fast schedule on the same data (`python tools/train_variants.py`); figures are means over the seeds, ± their standard deviation.")
+        st.dataframe(pd.DataFrame([variant_row(r) for r in results.values()]), hide_index=True, width="stretch")
 
 with guarded("re-initialisation"):
     st.subheader("Which layers matter?")

@@ -35,6 +35,7 @@ UNITS_FROM_URL = "_units_from_url"  # the ?layer=&unit= already applied (so a la
 MAP_CLASSES = "map_classes"  # Map page: the classes shown
 MAP_SHOW = "map_show"  # Map page: all, correct or misclassified pictures
 MAP_SELECTED = "map_selected"  # Map page: the test image clicked on the map
+LAYERS_FILTER = "layers_filter"  # Layers on trial: the first-layer filter whose grating tuning is drawn
 LAYERS_VARIANT = "layers_variant"  # Layers on trial: the dropout variant whose curves are drawn beside the seed's
 EVAL_TRUE = "eval_true"  # Evaluate: the chosen cell's true class
 EVAL_PRED = "eval_pred"  # Evaluate: the chosen cell's predicted class

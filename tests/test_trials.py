@@ -240,6 +240,7 @@ def test_every_trials_figure_passes_plotly_validation(shipped):
     built = [
         figures.edge_tuning_figure(trials["filters"]["filters"], filters.DIRECTIONS),
         figures.probe_figure(trials["probes"]),
+        figures.grating_tuning_figure(trials["filters"]["filters"][0], filters.ORIENTATIONS, filters.PERIODS),
         figures.variant_bars_figure(rows, "gap", "gap", BASELINE, ("no-dropout3",)),
         figures.variant_curves_figure([[dict(epoch=1, accuracy=0.5, val_accuracy=0.6)]] * 2, [[dict(epoch=1, accuracy=0.5, val_accuracy=0.6)]], BASELINE, "no-dropout3"),
         figures.reinit_figure(trials["reinit"]["accuracy"], trials["reinit"]["trained"], STATES, STATE_TEXT),

@@ -45,6 +45,18 @@ def edge_tuning_figure(matches: Sequence[dict], directions: Sequence[float]) -> 
     )
 
 
+def grating_tuning_figure(match: dict, orientations: Sequence[float], periods: Sequence[float]) -> go.Figure:
+    """One filter's mean response to sinusoidal gratings by orientation, one line per period (line style)."""
+    dashes = ("solid", "dash", "dot", "dashdot", "longdash")
+    data = [
+        dict(type="scatter", x=list(orientations), y=row, mode="lines+markers", name=f"period {p:g} px", line=dict(color=BAR_COLOUR, dash=dashes[k % len(dashes)], width=2),
+             hovertemplate=f"period {p:g} px, stripes at %{{x}}°: %{{y:.3f}}<extra></extra>")
+        for k, (p, row) in enumerate(zip(periods, match["grating_responses"]))
+    ]
+    return figure(data, f"Filter #{match['filter']} ({filter_label(match).split(' ', 1)[1]}): its response to gratings", 320, legend=LEGEND_BELOW, margin=BELOW_MARGIN,
+                  xaxis=dict(title=dict(text="orientation of the stripes (degrees)"), dtick=22.5), yaxis=dict(title=dict(text="mean response"), gridcolor=GRID_COLOUR))
+
+
 def probe_figure(probes: Sequence[dict]) -> go.Figure:
     """Test accuracy of a linear probe on each layer's outputs, the input pixels first."""
     own = [p for p in probes if p["same_as"] is None]

@@ -40,7 +40,7 @@ class Difference:
     def text(self, points: bool = True) -> str:
         scale = 100 if points else 1
         unit = " points" if points else ""
-        return f"{self.value * scale:+.2f}{unit} (± {self.standard_error * scale:.2f} s.e.; {self.variant_runs} vs {self.baseline_runs} seeds)"
+        return f"{self.value * scale:+.2f}{unit} ± {self.standard_error * scale:.2f} s.e. ({self.variant_runs} and {self.baseline_runs} seeds)"
 
     def to_json(self) -> dict:
         return {"variant": self.variant, "figure": self.figure, "difference": self.value, "standard_error": self.standard_error, "runs": [self.variant_runs, self.baseline_runs]}
@@ -85,7 +85,7 @@ def _gap_claim(key, layers, words, results, variant, what) -> Claim:
     test = difference(results, variant, "test_accuracy")
     finding = (
         f"Gap {_pct(base.spread('gap').mean)} with it, {_pct(other.spread('gap').mean)} without: {d.text()}. "
-        f"Test accuracy {_pct(base.spread('test_accuracy').mean)} with it, {_pct(other.spread('test_accuracy').mean)} without ({test.text()})."
+        f"Test accuracy {_pct(base.spread('test_accuracy').mean)} with it, {_pct(other.spread('test_accuracy').mean)} without: {test.text()}."
     )
     verdict = d.verdict(+1)
     change = {
@@ -172,7 +172,11 @@ def layer_claims(infos, trials: dict | None, results: dict[str, VariantResults])
         d = difference(results, "no-pooling", "shift_agreement_2px")
         if d is not None:
             a, b = results[BASELINE].spread("shift_agreement_2px"), results["no-pooling"].spread("shift_agreement_2px")
-            finding = f"Moved 2 pixels, a picture keeps its answer {_pct(a.mean)} of the time with pooling, {_pct(b.mean)} without ({d.text()} for no pooling)."
+            change = {n: results[n].runs[0].shifts["true_probability_change"][1] for n in (BASELINE, "no-pooling")}
+            finding = (
+                f"Moved 2 pixels, a picture keeps its answer {_pct(a.mean)} of the time with pooling, {_pct(b.mean)} without (no pooling: {d.text()}); "
+                f"the true class's probability moves by {change[BASELINE]:+.3f} with pooling, {change['no-pooling']:+.3f} without (first seed)."
+            )
             if "stride-2" in results:
                 finding += f" With stride-2 convolutions instead: {_pct(results['stride-2'].spread('shift_agreement_2px').mean)}."
             claims.append(Claim("pool_shifts", pool_names, "(often said of pooling, not in the seed's words) makes the answer tolerant to small shifts",
