@@ -14,6 +14,7 @@ from fashion_viz.figures.layers import LABEL_TRACE, PIXEL_TRACE, kernel_mosaic, 
 from fashion_viz.figures.prediction import probability_chart
 from fashion_viz.layer_guide import shape_text
 from fashion_viz.palette import NEGATIVE_NAME, POSITIVE_NAME
+from fashion_viz.trials.calibration import softmax
 
 loaded = require_model()
 engine = resources.current_engine()
@@ -30,9 +31,15 @@ with guarded("the Explorer's picture and prediction"):
     with pick:
         chosen = image_picker("explorer")
         comparison = comparison_model("explorer")
+        temperature = (resources.current_trials(loaded) or {}).get("calibration", {}).get("temperature")
+        calibrated = temperature is not None and st.toggle(
+            f"Calibrated probabilities (logits ÷ {temperature:.2f})", key=state.CALIBRATED,
+            help="Temperature scaling fitted on the validation split: a probability then means about how often the model is right (Layers on trial, softmax).",
+        )
     if chosen is not None:
         activations = engine.activations(chosen.image)
-        prediction_panel(chosen, activations.probabilities, picture, chart, "explorer", f"Input: {chosen.caption}")
+        shown = softmax(activations.logits[None], temperature)[0] if calibrated else activations.probabilities
+        prediction_panel(chosen, shown, picture, chart, "explorer", f"Input: {chosen.caption}")
         if comparison is not None:
             other_label, _, other_engine = comparison
             other_activations = other_engine.activations(chosen.image)

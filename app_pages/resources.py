@@ -322,6 +322,20 @@ def current_neighbour_index():
     return _neighbour_index(model_identity())
 
 
+@st.cache_resource(show_spinner=False, max_entries=12)
+def _trials(identity: tuple, sha: str, trials_identity: tuple):
+    from fashion_viz.trials.prepare import load_trials
+
+    return load_trials(Path(identity[0]), sha)
+
+
+def current_trials(loaded: LoadedModel) -> dict | None:
+    """The session's model's stored layer trials (None until prepared), without reading its other companion files."""
+    from fashion_viz.trials.prepare import trials_path
+
+    return _trials(model_identity(), loaded.card.model_sha256, file_identity(trials_path(loaded.path)))
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _variant_results(results_identity: tuple):
     from fashion_viz.trials.variants import variant_results

@@ -17,6 +17,7 @@ PAGES = {
 }
 
 MODEL_PATH = "model_path"  # the model file this session chose (str); absent: the shipped model
+CALIBRATED = "calibrated"  # Explorer: show the probabilities after temperature scaling (bool)
 COMPARE_WITH = "compare_with"  # Explorer and Why: the second model shown beside the first (a path, or "" for none)
 TEST_INDEX = "test_index"  # the chosen Fashion-MNIST test image (int)
 IMAGE_SOURCE = "image_source"  # gallery, random, misclassified or upload (one of picker.SOURCES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -266,3 +267,26 @@ def test_layers_and_calibration_cli_print_json(capsys):
     cal = json.loads(capsys.readouterr().out)
     assert len(cal["bins"]) == 15 and sum(b["count"] for b in cal["bins"]) == 10_000
     assert 0 < cal["ece_after"] <= cal["ece"] < 0.1 and cal["temperature"] > 0
+
+
+def test_the_explorer_offers_the_calibrated_probabilities(shipped, engine, fmnist):
+    from fashion_viz.trials.prepare import load_trials
+
+    temperature = load_trials(shipped.path, shipped.card.model_sha256)["calibration"]["temperature"]
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/explorer.py")
+    at.run()
+
+    def prediction_bars():
+        chart = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("Prediction:"))
+        x = chart["data"][0]["x"]
+        return np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]) if isinstance(x, dict) else np.asarray(x)
+
+    raw = prediction_bars()
+    at.toggle(key="calibrated").set_value(True).run()
+    assert not at.exception
+    logits = engine.activations(fmnist.x_test[at.session_state["test_index"]]).logits
+    np.testing.assert_allclose(prediction_bars(), calibration.softmax(logits[None], temperature)[0], atol=1e-5)
+    assert prediction_bars().max() < raw.max(), "T > 1 softens an overconfident answer"
+
