@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
 from tools.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
 
 # Every page, by its label in the sidebar's navigation, in the order a curious visitor would go.
-PAGES = ("Home", "Architecture", "Explorer", "Why", "Units", "Map", "Train", "Evaluate")
+PAGES = ("Home", "Architecture", "Explorer", "Why", "Units", "Map", "Layers on trial", "Train", "Evaluate")
 ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
 RUN_DONE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 PANEL_FAILED = "could not be drawn"  # the app's own error boundary (app_pages/boundary.py)
