@@ -75,7 +75,9 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
-def _gap_claim(key, layers, words, results, variant, what) -> Claim:
+def _gap_claim(key, layers, words, results, variant, what, also: tuple[tuple[str, str], ...] = ()) -> Claim:
+    """A "helps prevent overfitting" claim: the train-validation gap with the layer(s) against without (``variant``);
+    ``also``: (variant, what it lacks) reported beside it."""
     d = difference(results, variant, "gap")
     rule = "supported when the train-validation gap is larger without it by more than twice the standard error over seeds"
     experiment = f"The seed's architecture against a variant with {what}, both trained with the fast schedule on the same data, each on 3 seeds: the gap between training and validation accuracy."
@@ -87,6 +89,10 @@ def _gap_claim(key, layers, words, results, variant, what) -> Claim:
         f"Gap {_pct(base.spread('gap').mean)} with it, {_pct(other.spread('gap').mean)} without: {d.text()}. "
         f"Test accuracy {_pct(base.spread('test_accuracy').mean)} with it, {_pct(other.spread('test_accuracy').mean)} without: {test.text()}."
     )
+    for name, lacks in also:
+        extra = difference(results, name, "gap")
+        if extra is not None:
+            finding += f" Without {lacks}: gap {_pct(results[name].spread('gap').mean)} ({extra.text()})."
     verdict = d.verdict(+1)
     change = {
         SUPPORTED: "A gap difference inside twice its standard error (more seeds might show that), or the variant generalising better on test.",
@@ -188,7 +194,8 @@ def layer_claims(infos, trials: dict | None, results: dict[str, VariantResults])
     conv_dropouts = tuple(d.name for d in dropouts if any(i.kind in ("conv", "pool") for i in infos[: d.index]) and not any(i.kind == "dense" for i in infos[: d.index]))
     dense_dropouts = tuple(d.name for d in dropouts if any(i.kind == "dense" for i in infos[: d.index]))
     if conv_dropouts:
-        claims.append(_gap_claim("dropout12_overfitting", conv_dropouts, "helps prevent overfitting", results, "no-dropout1-2", "no dropout after the convolution blocks"))
+        claims.append(_gap_claim("dropout12_overfitting", conv_dropouts, "helps prevent overfitting", results, "no-dropout1-2", "no dropout after the convolution blocks",
+                                 also=(("no-dropout", "any dropout"),)))
 
     # --- the second convolution
     if len(convs) > 1:
