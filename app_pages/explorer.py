@@ -231,7 +231,7 @@ def compared_layer(comparison, other_activations, name: str, shared: bool) -> No
         return
     other_info = other_engine.info(name)
     fig = layer_output_figure(other_activations.layer(name), other_info, shared_scale=shared, columns=PHONE_MOSAIC_COLUMNS)
-    fig.layout.title.text = f"{label} · {fig.layout.title.text}"
+    fig.layout.title.text = f"{label.split(' · ')[0]} · {fig.layout.title.text}"
     show_figure(fig, f"explorer_compare_layer_{name}")
 
 

@@ -114,14 +114,12 @@ with guarded("the attribution maps and what-if"):
             other_label, _, other_engine = comparison
             other_options = {**options, "gradcam": {"layer": other_engine.conv_names[-1]}, "gradcam++": {"layer": other_engine.conv_names[-1]}}
             other_results = [attribute(other_engine, image, m, int(target), contrast, None, **other_options.get(m, {})) for m in methods]
-            mine, theirs = st.columns(2)
-            with mine:
-                st.markdown(f"**{model_label(resources.model_path())}**")
-                show_figure(attribution_grid_figure(image, results, opacity, columns=1), "why_maps")
-            with theirs:
-                st.markdown(f"**{other_label}**")
-                show_figure(attribution_grid_figure(image, other_results, opacity, columns=1), "why_compare_maps")
-            st.caption(f"Both explain {CLASS_NAMES[int(target)]} for the same picture; units switched off apply to your model only, Grad-CAM uses the second model's last convolution.")
+            mine = model_label(resources.model_path()).split(" · ")[0]
+            theirs = other_label.split(" · ")[0]
+            paired = [r for pair in zip(results, other_results) for r in pair]
+            labels = [label for r in results for label in (f"{METHODS[r.method].title} (yours)", theirs)]
+            show_figure(attribution_grid_figure(image, paired, opacity, columns=1 if on_phone() else 2, labels=labels), "why_maps")
+            st.caption(f"Left: yours ({mine}); right: {theirs}. Both explain {CLASS_NAMES[int(target)]} for the same picture; units switched off apply to your model only, Grad-CAM uses the second model's last convolution.")
     with scores:
         show_figure(probability_chart(probabilities, chosen.label, title=f"{'After your changes: ' if changed else ''}{CLASS_NAMES[int(np.argmax(probabilities))]} ({probabilities.max():.0%})"), "why_probabilities")
         if comparison is not None:

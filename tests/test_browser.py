@@ -163,7 +163,7 @@ def test_compare_with_a_variant_on_the_explorer_and_why(page, app_url):
     page.locator("[data-testid='stSidebarNav'] a", has_text="Why").click()  # the same session: the choice is kept
     settle(page)
     wait_for_title(page, "Variant stride-2")
-    assert page.locator("[data-testid='stPlotlyChart'] .gtitle", has_text="each method's map").count() == 2
+    assert page.locator("[data-testid='stPlotlyChart'] .annotation-text", has_text="Variant stride-2").count() == 6, "each method's map of the second model, beside yours"
     no_exceptions(page)
 
 

@@ -22,11 +22,12 @@ def normalised(result) -> np.ndarray:
     return result.map / top
 
 
-def attribution_grid_figure(image: np.ndarray, results: Sequence, opacity: float = 0.6, columns: int = 2) -> go.Figure:
+def attribution_grid_figure(image: np.ndarray, results: Sequence, opacity: float = 0.6, columns: int = 2, labels: Sequence[str] | None = None) -> go.Figure:
     """Each method's map over the picture, side by side in one chart (one chart draws faster than six).
 
     Unsigned maps use the sequential scale (0 = unimportant), signed maps the diverging scale
     centred on zero (the palette's + colour pushes the score up, − down); each map is scaled to its own maximum.
+    ``labels``: each map's heading (default: its method's title), e.g. to name two models' maps side by side.
     """
     rows = int(np.ceil(len(results) / columns))
     traces, axes, annotations = [], {}, []
@@ -69,7 +70,8 @@ def attribution_grid_figure(image: np.ndarray, results: Sequence, opacity: float
                 hovertemplate=f"{METHODS[result.method].title}<br>row %{{y}}, column %{{x}}: %{{customdata:.4f}}<extra></extra>",
             )
         )
-        annotations.append(dict(text=f"<b>{METHODS[result.method].title}</b>", x=x0 + width / 2, y=y1, xref="paper", yref="paper", showarrow=False, yanchor="bottom"))
+        label = METHODS[result.method].title if labels is None else labels[i]
+        annotations.append(dict(text=f"<b>{label}</b>", x=x0 + width / 2, y=y1, xref="paper", yref="paper", showarrow=False, yanchor="bottom"))
     target = results[0]
     what = CLASS_NAMES[target.target] + (f" rather than {CLASS_NAMES[target.contrast]}" if target.contrast is not None else "")
     return figure(traces, f"Why {what}: each method's map over the picture", row_px * rows + title_px, annotations=annotations, margin=dict(l=10, r=10, t=title_px, b=10), **axes)
