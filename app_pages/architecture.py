@@ -8,6 +8,7 @@ from app_pages.boundary import guarded
 from app_pages.panels import on_phone, require_model, show_figure
 from fashion_viz.figures.architecture import architecture_figure
 from fashion_viz.layer_guide import describe_layers, shape_text
+from fashion_viz.trials.claims import layer_claims
 
 loaded = require_model()
 model = loaded.model
@@ -50,9 +51,13 @@ with guarded("the summary table"):
 
 with guarded("the layer guide"):
     st.subheader("What each layer does")
+    on_trial = layer_claims(infos, resources.current_trials(loaded), resources.variant_results())
     for info in infos:
         with st.expander(f"{info.index + 1}. {info.name}: {info.title} → {shape_text(info.output_shape)}", expanded=info.index == 0):
             st.markdown(info.explanation)
             st.caption(f"Parameters: {info.params_formula}")
+            tested = [c for c in on_trial if info.name in c.layers]
+            if tested:
+                st.caption("On trial: " + "; ".join(f"“{c.words}”: **{c.verdict}**" for c in tested) + ".")
     st.page_link(state.PAGES["explorer"], label="See each layer at work on a picture in the Explorer", icon=":material/arrow_forward:")
     st.page_link(state.PAGES["layers"], label="Is each layer really for what these words say? Layers on trial tests it", icon=":material/gavel:")

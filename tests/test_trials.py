@@ -290,3 +290,13 @@ def test_the_explorer_offers_the_calibrated_probabilities(shipped, engine, fmnis
     np.testing.assert_allclose(prediction_bars(), calibration.softmax(logits[None], temperature)[0], atol=1e-5)
     assert prediction_bars().max() < raw.max(), "T > 1 softens an overconfident answer"
 
+
+
+def test_the_architecture_guide_gives_each_tested_layer_its_verdict(shipped):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/architecture.py")
+    at.run()
+    verdicts = [c.value for c in at.caption if c.value.startswith("On trial:")]
+    assert len(verdicts) >= 7, "conv1, both pooling layers, the dropouts, conv2, dense1 and the output"
+    assert any("edges and textures" in v for v in verdicts) and all(any(f"**{w}**" in v for w in VERDICTS) for v in verdicts)
