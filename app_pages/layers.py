@@ -6,6 +6,8 @@ import streamlit as st
 from app_pages import resources, state
 from app_pages.boundary import guarded
 from app_pages.panels import require_model, require_views, show_figure
+from fashion_viz.explain.attribution import METHODS
+from fashion_viz.explain.faithfulness import load_report
 from fashion_viz.figures.trials import edge_tuning_figure, filter_label, grating_tuning_figure, probe_figure, reinit_figure, reliability_figure, shift_figure, variant_bars_figure, variant_curves_figure
 from fashion_viz.trials.claims import NOT_SUPPORTED, PARTLY, SUPPORTED, layer_claims
 from fashion_viz.trials.filters import DIRECTIONS, ORIENTATIONS, PERIODS
@@ -169,9 +171,19 @@ with guarded("random labels"):
         st.markdown(
             f"The seed's architecture trained with the same fast schedule on the training labels shuffled among the pictures: "
             f"**{run.train_accuracy:.1%}** right on the pictures it was trained on (their shuffled labels), **{run.test_accuracy:.1%}** on the test set (chance: 10 %). "
-            "On **Why**, choose it under *compare with* to see its attribution maps beside this model's: a method whose maps look the same for both "
+            + ("In 20 epochs, with the fast schedule's weight decay and dropout working against it, it did not even memorise the shuffled labels: "
+               "it learnt nothing, and the test set shows it. " if run.train_accuracy < 0.2 else "It memorised labels that carry no information, and the test set shows it. ")
+            + "On **Why**, choose it under *compare with* to see its attribution maps beside this model's: a method whose maps look the same for both "
             "shows the picture, not what the model learnt (Adebayo et al., 2018)."
         )
+        report = load_report(loaded.path, loaded.card.model_sha256)
+        if report is not None and report.data_randomisation_spearman:
+            rho = report.data_randomisation_spearman
+            st.markdown(
+                f"Median rank correlation between this model's maps and the random-label model's, on {report.randomisation_images} test pictures: "
+                + ", ".join(f"{METHODS[m].title} **{v:+.2f}**" for m, v in rho.items())
+                + ". Near 0: the method follows what the model learnt; high: it shows the picture whatever the model."
+            )
         st.page_link(state.PAGES["why"], label="Compare the attribution maps on Why", icon=":material/arrow_forward:")
     else:
         st.markdown("The random-label variant has not been trained yet (`python tools/train_variants.py`).")
