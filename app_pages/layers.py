@@ -166,24 +166,29 @@ with guarded("softmax"):
 
 with guarded("random labels"):
     st.subheader("Random labels: what a model learns when there is nothing to learn")
-    if "random-labels" in results:
-        run = results["random-labels"].runs[0]
+    shuffled = [results[name] for name in results if BY_NAME[name].random_labels]
+    for result in shuffled:
+        run = result.runs[0]
+        memorised = run.train_accuracy >= 0.2
         st.markdown(
-            f"The seed's architecture trained with the same fast schedule on the training labels shuffled among the pictures: "
-            f"**{run.train_accuracy:.1%}** right on the pictures it was trained on (their shuffled labels), **{run.test_accuracy:.1%}** on the test set (chance: 10 %). "
-            + ("In 20 epochs, with the fast schedule's weight decay and dropout working against it, it did not even memorise the shuffled labels: "
-               "it learnt nothing, and the test set shows it. " if run.train_accuracy < 0.2 else "It memorised labels that carry no information, and the test set shows it. ")
-            + "On **Why**, choose it under *compare with* to see its attribution maps beside this model's: a method whose maps look the same for both "
+            f"**{result.variant.name}**: the seed's architecture, {result.variant.changes}: **{run.train_accuracy:.1%}** right on the pictures it was "
+            f"trained on (their shuffled labels), **{run.test_accuracy:.1%}** on the test set (chance: 10 %). "
+            + ("It memorised labels that carry no information, and the test set shows it." if memorised else
+               "With the fast schedule's weight decay and ramped dropout it did not even memorise them: it learnt nothing, and its maps are flat.")
+        )
+    if shuffled:
+        st.markdown(
+            "On **Why**, choose one under *compare with* to see its attribution maps beside this model's: a method whose maps look the same for both "
             "shows the picture, not what the model learnt (Adebayo et al., 2018)."
         )
         report = load_report(loaded.path, loaded.card.model_sha256)
         if report is not None and report.data_randomisation_spearman:
-            rho = report.data_randomisation_spearman
+            rho, flat = report.data_randomisation_spearman, report.data_randomisation_flat
             st.markdown(
-                f"Median rank correlation between this model's maps and the random-label model's, on {report.randomisation_images} test pictures: "
-                + ", ".join(f"{METHODS[m].title} **{v:+.2f}**" for m, v in rho.items())
+                f"Median rank correlation between this model's maps and those of `{report.data_randomisation_model}`, on {report.randomisation_images} test pictures: "
+                + ", ".join(f"{METHODS[m].title} **{'flat maps' if flat.get(m, 0) > 0.5 else f'{v:+.2f}'}**" for m, v in rho.items())
                 + ". Near 0: the method follows what the model learnt; high: it shows the picture whatever the model."
             )
         st.page_link(state.PAGES["why"], label="Compare the attribution maps on Why", icon=":material/arrow_forward:")
     else:
-        st.markdown("The random-label variant has not been trained yet (`python tools/train_variants.py`).")
+        st.markdown("The random-label variants have not been trained yet (`python tools/train_variants.py`).")

@@ -3,7 +3,7 @@
     python tools/train_variants.py [--only NAME,...] [--seeds 1,2,3] [--no-checkpoints]
 
 Every variant of ``fashion_viz.trials.variants.VARIANTS`` is trained with ``train --schedule fast``'s
-schedule, once per seed; each run's figures (train, validation and test accuracy, curves, shift tolerance)
+schedule (one random-label variant with the full schedule's), once per seed; each run's figures (train, validation and test accuracy, curves, shift tolerance)
 go to ``models/variants/results.json`` as soon as it ends, so an interrupted run resumes where it stopped
 (runs already recorded are skipped). The first seed's model of each variant is saved with its card in
 ``models/variants/``; the random-label one also adds the data-randomisation row to the shipped model's
@@ -30,11 +30,11 @@ from fashion_viz.engine import Engine  # noqa: E402
 from fashion_viz.storage import SHIPPED_MODEL, load_checked_model, save_checkpoints, save_model  # noqa: E402
 from fashion_viz.training import CHECKPOINTS, SilentListener, config_of_card, schedule_config, train  # noqa: E402
 from fashion_viz.trials.shifts import shift_tolerance  # noqa: E402
-from fashion_viz.trials.variants import SCHEDULE, VARIANTS, VARIANTS_DIR, Run, model_path, read_runs, write_runs  # noqa: E402
+from fashion_viz.trials.variants import VARIANTS, VARIANTS_DIR, Run, model_path, read_runs, write_runs  # noqa: E402
 
 
 def train_run(data, variant, seed: int) -> tuple[Run, object]:
-    config = schedule_config(SCHEDULE, architecture=variant.spec, seed=seed, random_labels=variant.random_labels)
+    config = schedule_config(variant.schedule, architecture=variant.spec, seed=seed, random_labels=variant.random_labels, epochs=variant.epochs)
     result = train(data, config)
     engine = Engine(result.model)
     run = Run(
@@ -64,7 +64,7 @@ def shipped_checkpoints(data) -> None:
     print(f"shipped model's checkpoints written ({result.seconds:.0f} s)", flush=True)
 
 
-def shipped_data_randomisation(data, random_labels_model) -> None:
+def shipped_data_randomisation(data, name: str, random_labels_model) -> None:
     """The faithfulness table's data-randomisation row for the shipped model, on its report's own pictures."""
     from fashion_viz.explain.faithfulness import add_data_randomisation, load_report
 
@@ -72,7 +72,7 @@ def shipped_data_randomisation(data, random_labels_model) -> None:
     report = load_report(SHIPPED_MODEL, loaded.card.model_sha256)
     if report is not None:
         images = data.x_test[report.test_indices]
-        add_data_randomisation(SHIPPED_MODEL, loaded.model, loaded.card.model_sha256, model_path("random-labels"), random_labels_model, images)
+        add_data_randomisation(SHIPPED_MODEL, loaded.model, loaded.card.model_sha256, model_path(name), random_labels_model, images)
         print("the shipped model's faithfulness report has its data-randomisation row", flush=True)
 
 
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     if not args.no_checkpoints:
         shipped_checkpoints(data)
     chosen = [v for v in VARIANTS if not args.only or v.name in args.only.split(",")]
-    chosen.sort(key=lambda v: multiply_adds(v.spec))  # the cheapest first: an interrupted run has the most variants
+    chosen.sort(key=lambda v: multiply_adds(v.spec) * (v.epochs or 20))  # the cheapest first: an interrupted run has the most variants
     VARIANTS_DIR.mkdir(parents=True, exist_ok=True)
     runs = read_runs()
     for variant in chosen:
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
                 card = dataclasses.replace(result.card, name=f"variant {variant.name}", notes=f"Trained by tools/train_variants.py: {variant.changes}.")
                 save_model(result.model, model_path(variant.name), card, result.sample_probabilities)
                 if variant.random_labels:
-                    shipped_data_randomisation(data, result.model)
+                    shipped_data_randomisation(data, variant.name, result.model)
             print(
                 f"{variant.name} seed {seed}: train {run.train_accuracy:.4f} val {run.validation_accuracy:.4f} test {run.test_accuracy:.4f} "
                 f"({time.perf_counter() - started:.0f} s)",

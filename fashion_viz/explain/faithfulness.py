@@ -136,23 +136,26 @@ class FaithfulnessReport:
     # of the same architecture trained on shuffled labels (the random-labels variant); empty when not measured.
     data_randomisation_spearman: dict[str, float] = field(default_factory=dict)
     data_randomisation_model: str = ""
+    data_randomisation_flat: dict[str, float] = field(default_factory=dict)  # share of the random-label model's maps that are constant (ρ then says nothing)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
 
-def data_randomisation(model, random_labels_model, images: np.ndarray) -> dict[str, float]:
+def data_randomisation(model, random_labels_model, images: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
     """Per method: the median Spearman correlation between this model's map and the random-label model's map of the
-    same picture and class (this model's prediction). A method that explains what the model learnt gives maps that
-    differ (towards 0); one that stays high shows the picture more than the model."""
+    same picture and class (this model's prediction), and the share of the random-label model's maps that are flat
+    (a model that learnt nothing can give constant maps, whose correlation of 0 says nothing). A method that explains
+    what the model learnt gives maps that differ (towards 0); one that stays high shows the picture more than the model."""
     engine, other = Engine(model), Engine(random_labels_model)
     _, probabilities = engine.predict(model_input(images))
     targets = probabilities.argmax(axis=1)
-    result = {}
+    rho, flat = {}, {}
     for method in METHODS:
-        values = [spearman(ranking_map(attribute(engine, image, method, int(t))), ranking_map(attribute(other, image, method, int(t)))) for image, t in zip(images, targets)]
-        result[method] = float(np.median(values))
-    return result
+        pairs = [(ranking_map(attribute(engine, image, method, int(t))), ranking_map(attribute(other, image, method, int(t)))) for image, t in zip(images, targets)]
+        rho[method] = float(np.median([spearman(a, b) for a, b in pairs]))
+        flat[method] = float(np.mean([np.ptp(b) == 0 for _, b in pairs]))
+    return rho, flat
 
 
 def add_data_randomisation(model_path: Path, model, model_sha256: str, random_labels_path: Path, random_labels_model, images: np.ndarray) -> FaithfulnessReport | None:
@@ -160,7 +163,7 @@ def add_data_randomisation(model_path: Path, model, model_sha256: str, random_la
     report = load_report(model_path, model_sha256)
     if report is None:
         return None
-    report.data_randomisation_spearman = data_randomisation(model, random_labels_model, images[: report.randomisation_images])
+    report.data_randomisation_spearman, report.data_randomisation_flat = data_randomisation(model, random_labels_model, images[: report.randomisation_images])
     report.data_randomisation_model = Path(random_labels_path).name
     report_path(model_path).write_text(report.to_json())
     return report

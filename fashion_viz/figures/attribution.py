@@ -142,6 +142,7 @@ def faithfulness_table(report) -> pd.DataFrame:
         for stage in stages:
             row[f"ρ, {stage.count('+') + 1} top layer(s) randomised"] = report.randomisation_spearman[method][stage]
         if report.data_randomisation_spearman:
-            row["ρ, trained on random labels"] = report.data_randomisation_spearman[method]
+            flat = report.data_randomisation_flat.get(method, 0.0) > 0.5  # the random-label model's maps are constant: ρ says nothing
+            row["ρ, trained on random labels"] = float("nan") if flat else report.data_randomisation_spearman[method]
         rows.append(row)
     return pd.DataFrame(rows)
