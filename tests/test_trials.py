@@ -301,3 +301,15 @@ def test_the_architecture_guide_gives_each_tested_layer_its_verdict(shipped):
     verdicts = [c.value for c in at.caption if c.value.startswith("On trial:")]
     assert len(verdicts) >= 7, "conv1, both pooling layers, the dropouts, conv2, dense1 and the output"
     assert any("edges and textures" in v for v in verdicts) and all(any(f"**{w}**" in v for w in VERDICTS) for v in verdicts)
+
+
+def test_data_randomisation_compares_maps_and_knows_a_flat_one(shipped, sample):
+    from fashion_viz.explain.faithfulness import data_randomisation
+
+    images = sample.images[:3]
+    same, flat_share = data_randomisation(shipped.model, shipped.model, images)
+    assert all(v == pytest.approx(1.0) for v in same.values()) and not any(flat_share.values())
+    dead = build_model(SEED_SPEC)
+    dead.set_weights([np.zeros_like(w) for w in shipped.model.get_weights()])  # learnt nothing: every map is flat
+    rho, flat_share = data_randomisation(shipped.model, dead, images)
+    assert all(v == 1.0 for v in flat_share.values()) and all(v == 0.0 for v in rho.values())
