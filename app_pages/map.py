@@ -75,6 +75,8 @@ with chart, guarded("the map"):
         "map_chart", toolbar=True, on_select=map_clicked, selection_mode="points",
     )
     st.caption(f"{int(shown.sum()):,} of 10,000 pictures shown · projection: {'openTSNE' if emap.method == 'tsne' else 'PCA'}, computed once for this model. Scroll to zoom, drag to pan, click a dot to see its picture.")
+    if float(np.ptp(emap.xy)) < 1e-6:
+        st.info("Every test picture lands on the same point: this model gives every picture the same representation (it learnt nothing).", icon=":material/info:")
 
 if placed is not None:
     with guarded("the picture's neighbours"):

@@ -217,3 +217,15 @@ def test_cli_embed_places_a_test_image_on_itself(tmp_path, capsys, fmnist, store
     assert lines[0]["neighbour_labels"][0] == CLASS_NAMES[int(fmnist.y_test[10])]
     assert np.linalg.norm(np.array(lines[0]["xy"]) - stored.embedding.xy[10]) <= 0.02 * stored.embedding.width
     assert lines[1]["path"].endswith("missing.png") and "error" in lines[1]
+
+
+def test_a_model_that_gives_every_picture_the_same_vector_gets_a_map_not_a_crash():
+    """openTSNE divided by the spread of its PCA start and crashed the process (a segmentation fault) on a model that
+    learnt nothing; such features get their PCA positions, all at one point."""
+    from fashion_viz.explain.embedding import fit_map
+
+    same = np.ones((300, 16), np.float32)
+    xy = fit_map(same, "tsne")
+    assert xy.shape == (300, 2) and np.isfinite(xy).all() and np.ptp(xy) == 0
+    line = np.c_[np.arange(300.0), np.zeros(300)].astype(np.float32)  # one direction of spread only
+    assert np.isfinite(fit_map(line, "tsne")).all()

@@ -34,7 +34,7 @@ from fashion_viz.trials.variants import VARIANTS, VARIANTS_DIR, Run, model_path,
 
 
 def train_run(data, variant, seed: int) -> tuple[Run, object]:
-    config = schedule_config(variant.schedule, architecture=variant.spec, seed=seed, random_labels=variant.random_labels, epochs=variant.epochs)
+    config = schedule_config(variant.schedule, architecture=variant.spec, seed=seed, random_labels=variant.random_labels, epochs=variant.epochs, train_limit=variant.train_limit)
     result = train(data, config)
     engine = Engine(result.model)
     run = Run(
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     if not args.no_checkpoints:
         shipped_checkpoints(data)
     chosen = [v for v in VARIANTS if not args.only or v.name in args.only.split(",")]
-    chosen.sort(key=lambda v: multiply_adds(v.spec) * (v.epochs or 20))  # the cheapest first: an interrupted run has the most variants
+    chosen.sort(key=lambda v: multiply_adds(v.spec) * (v.epochs or 20) * (v.train_limit or 60_000))  # the cheapest first: an interrupted run has the most variants
     VARIANTS_DIR.mkdir(parents=True, exist_ok=True)
     runs = read_runs()
     for variant in chosen:

@@ -74,13 +74,16 @@ def map_features(engine, images: np.ndarray) -> np.ndarray:
 
 
 def fit_map(features: np.ndarray, method: str = "tsne", seed: int = SEED, n_jobs: int = 2) -> np.ndarray:
-    """(n, 2) map positions: openTSNE (PCA-initialised, so reruns agree) or plain PCA."""
+    """(n, 2) map positions: openTSNE (PCA-initialised, so reruns agree) or plain PCA (also when the features
+    spread in fewer than two directions)."""
     if method not in METHODS:
         raise ValueError(f"unknown projection {method!r}; use one of {', '.join(METHODS)}")
     centred = features - features.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     pca = (centred @ vt[:2].T).astype(np.float32)
-    if method == "pca":
+    # t-SNE needs two directions of spread: openTSNE's PCA start divides by their size. A model that learnt nothing
+    # (the random-label variants) gives every picture the same vector, and openTSNE then crashed the whole process.
+    if method == "pca" or not (pca.std(axis=0) > 1e-6).all():
         return pca
     from openTSNE import TSNE
 
