@@ -14,6 +14,7 @@ from fashion_viz.trials.filters import DIRECTIONS, ORIENTATIONS, PERIODS
 from fashion_viz.trials.reinit import ROBUST_POINTS, STATE_TEXT, STATES
 from fashion_viz.trials.variants import BASELINE, BY_NAME
 
+TABLE_ROW_PX = 35  # a data grid's row: the verdict table is as tall as its rows, with no scroll bar of its own
 VERDICT_ICONS = {SUPPORTED: ":material/check_circle:", PARTLY: ":material/contrast:", NOT_SUPPORTED: ":material/cancel:"}
 
 loaded = require_model()
@@ -54,10 +55,10 @@ def variant_row(result) -> dict:
 
     first = result.runs[0]
     return {
-        "variant": result.variant.name, "what changes": result.variant.changes, "SPEC": result.variant.spec, "seeds": len(result.runs),
+        "variant": result.variant.name, "what changes": result.variant.changes, "seeds": len(result.runs),
         "weights": first.parameters, "M multiply-adds": round(first.multiply_adds / 1e6, 2), "training s": round(result.spread("seconds").mean),
         "train": spread("train_accuracy"), "validation": spread("validation_accuracy"), "test": spread("test_accuracy"), "gap": spread("gap"),
-        "same answer, 2 px": spread("shift_agreement_2px"),
+        "same answer, 2 px": spread("shift_agreement_2px"), "SPEC": result.variant.spec,
     }
 
 
@@ -65,7 +66,7 @@ with guarded("the verdicts"):
     st.subheader("The verdicts")
     st.dataframe(
         pd.DataFrame([{"layer": ", ".join(c.layers), "claim": c.words, "verdict": c.verdict, "what was found": c.finding} for c in claims.values()]),
-        hide_index=True, width="stretch", column_config={"what was found": st.column_config.TextColumn(width="large")},
+        hide_index=True, width="stretch", height=TABLE_ROW_PX * (len(claims) + 1) + 3, column_config={"what was found": st.column_config.TextColumn(width="large")},
     )
     if BASELINE in results:
         st.caption(

@@ -17,8 +17,8 @@ from fashion_viz.figures.base import figure
 from fashion_viz.palette import ACTIVATION_SCALE, BAR_COLOUR, GRID_COLOUR, HIGHLIGHT_COLOUR, INK_COLOUR, REFERENCE_COLOUR, WHITE
 
 PERCENT_AXIS = dict(tickformat=".0%", gridcolor=GRID_COLOUR)
-LEGEND_BELOW = dict(orientation="h", y=-0.22, x=0, yanchor="top")  # under the axis title: never over the chart's title
-BELOW_MARGIN = dict(l=10, r=10, t=48, b=90)
+LEGEND_BELOW = dict(orientation="h", y=-0.32, x=0, yanchor="top")  # under the axis title: never over the chart's title
+BELOW_MARGIN = dict(l=10, r=10, t=48, b=110)
 
 
 def filter_label(match: dict) -> str:
@@ -41,7 +41,7 @@ def edge_tuning_figure(matches: Sequence[dict], directions: Sequence[float]) -> 
     )
     return figure(
         [heat], "Each filter's response to an edge in 8 directions", 120 + 18 * len(matches),
-        xaxis=dict(title=dict(text="direction the bright side faces"), side="top"), yaxis=dict(autorange="reversed", tickfont=dict(size=11)),
+        xaxis=dict(title=dict(text="direction the bright side faces")), yaxis=dict(autorange="reversed", tickfont=dict(size=11)),
     )
 
 
@@ -71,7 +71,7 @@ def probe_figure(probes: Sequence[dict]) -> go.Figure:
              hovertemplate="%{x}: the same values as %{customdata[0]} at inference<extra></extra>"),
     ]
     low = min(p["accuracy"] for p in probes)
-    return figure(data, "How linearly separable the classes are after each layer", 340, legend=LEGEND_BELOW, margin=BELOW_MARGIN,
+    return figure(data, "How linearly separable the classes are after each layer", 380, legend={**LEGEND_BELOW, "y": -0.45}, margin={**BELOW_MARGIN, "b": 140},
                   xaxis=dict(title=dict(text="layer (input first)"), tickangle=-30), yaxis=dict(title=dict(text="probe's test accuracy"), range=[low - 0.03, 1.0], **PERCENT_AXIS))
 
 
@@ -83,7 +83,7 @@ def variant_bars_figure(rows: Sequence[dict], figure_key: str, title: str, basel
     bars = dict(
         type="bar", x=[r["name"] for r in rows], y=values, marker=dict(color=colours),
         error_y=dict(type="data", array=[r[figure_key]["std"] for r in rows], color=INK_COLOUR, thickness=1.2, width=4),
-        text=[f"{v:.1%}" for v in values], textposition="inside", insidetextanchor="start", textfont=dict(color=WHITE),
+        text=[f"{v:.1%}" for v in values], textposition="inside", insidetextanchor="end", textfont=dict(color=WHITE),
         customdata=[[r["runs"], r["spec"]] for r in rows],
         hovertemplate="%{x}: %{y:.2%} (mean of %{customdata[0]} seeds)<br>%{customdata[1]}<extra></extra>",
     )
