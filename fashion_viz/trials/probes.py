@@ -40,21 +40,31 @@ def protocol(train_images: int = PROBE_TRAIN, test_images: int = 10_000) -> str:
     )
 
 
+def standardise(train_x: np.ndarray, test_x: np.ndarray) -> None:
+    """Scale each feature to mean 0 and standard deviation 1 on the training pictures, in place (float32: conv1's
+    outputs for 10,000 pictures are 865 MB, so no copies), the test pictures with the same numbers."""
+    mean = train_x.mean(axis=0, dtype=np.float64).astype(np.float32)
+    train_x -= mean
+    scale = np.sqrt(np.einsum("ij,ij->j", train_x, train_x, dtype=np.float64) / len(train_x)).astype(np.float32)
+    scale[scale == 0] = 1.0
+    train_x /= scale
+    test_x -= mean
+    test_x /= scale
+
+
 def fit_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> tuple[float, float]:
-    """(test accuracy, train accuracy) of one standardised logistic-regression probe."""
+    """(test accuracy, train accuracy) of one standardised logistic-regression probe (the arrays are standardised in place)."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    mean = train_x.mean(axis=0)
-    scale = train_x.std(axis=0)
-    scale[scale == 0] = 1.0
-    standard = lambda x: ((x - mean) / scale).astype(np.float32)  # noqa: E731
+    train_x, test_x = np.asarray(train_x, np.float32), np.asarray(test_x, np.float32)
+    standardise(train_x, test_x)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # the iteration cap is part of the protocol
-        probe = LogisticRegression(C=1.0, max_iter=MAX_ITER).fit(standard(train_x), train_y)
-    return float(probe.score(standard(test_x), test_y)), float(probe.score(standard(train_x), train_y))
+        probe = LogisticRegression(C=1.0, max_iter=MAX_ITER).fit(train_x, train_y)
+    return float(probe.score(test_x, test_y)), float(probe.score(train_x, train_y))
 
 
 def linear_probes(engine, train_images, train_labels, test_images, test_labels, progress=None) -> list[Probe]:
