@@ -143,7 +143,7 @@ def test_layers_on_trial_walk_its_claims_and_put_a_variant_beside_the_seed(page,
     for title in ("Each filter's response to an edge", "Pictures that keep their answer", "How linearly separable", "Test accuracy with one layer set back", "Reliability on the test set"):
         wait_for_title(page, title)
     assert page.get_by_text("Supported.", exact=False).count() >= 1
-    page.get_by_role("button", name="no-dropout3").click()
+    page.get_by_role("radio", name="no-dropout3").click()  # a segmented control's options are radio buttons
     settle(page)
     page.get_by_text("no-dropout3: dropout3 removed").wait_for()
     assert page.locator("[data-testid='stPlotlyChart'] .legendtext", has_text="no-dropout3, validation").count() == 1
