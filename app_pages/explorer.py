@@ -6,12 +6,11 @@ import streamlit as st
 from app_pages import resources, state
 from app_pages.arithmetic_panel import arithmetic_panel, spatial_position
 from app_pages.boundary import guarded
-from app_pages.panels import clicked_points, comparison_model, customdata_values, on_phone, prediction_panel, require_model, show_figure, unit_link
+from app_pages.panels import clicked_points, comparison_model, comparison_probabilities, customdata_values, on_phone, prediction_panel, require_model, show_figure, unit_link
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
 from fashion_viz.figures.base import upscale
 from fashion_viz.figures.layers import LABEL_TRACE, PIXEL_TRACE, kernel_mosaic, layer_output_figure, single_map_figure
-from fashion_viz.figures.prediction import probability_chart
 from fashion_viz.layer_guide import shape_text
 from fashion_viz.palette import NEGATIVE_NAME, POSITIVE_NAME
 from fashion_viz.trials.calibration import softmax
@@ -43,12 +42,8 @@ with guarded("the Explorer's picture and prediction"):
         if comparison is not None:
             other_label, _, other_engine = comparison
             other_activations = other_engine.activations(chosen.image)
-            top = other_activations.predicted_class
             with chart:
-                show_figure(
-                    probability_chart(other_activations.probabilities, chosen.label, title=f"{other_label}: {CLASS_NAMES[top]} ({other_activations.probabilities[top]:.0%})"),
-                    "explorer_compare_probabilities",
-                )
+                comparison_probabilities(other_label, other_activations.probabilities, chosen.label, "explorer_compare_probabilities")
         why_link, map_link = st.columns(2)
         with why_link:
             st.page_link(state.PAGES["why"], label="Why this answer? See which pixels drove it, by six methods", icon=":material/psychology_alt:")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from app_pages import resources, state
 from app_pages.picker import ChosenImage
+from fashion_viz import CLASS_NAMES
 from fashion_viz.architecture import SEED_SPEC
 from fashion_viz.data import HOW_TO_GET
 from fashion_viz.figures.base import for_narrow_screen, upscale
@@ -150,6 +151,12 @@ def comparison_model(page: str):
         st.warning(f"That model cannot be shown: {error}", icon=":material/warning:")
         return None
     return model_label(Path(choice)), loaded, engine
+
+
+def comparison_probabilities(label: str, probabilities: np.ndarray, true_label: int | None, key: str) -> None:
+    """The second model's probability bars (the Explorer's and Why's "compare with"), titled with its name and answer."""
+    top = int(np.argmax(probabilities))
+    show_figure(probability_chart(probabilities, true_label, title=f"{label}: {CLASS_NAMES[top]} ({probabilities[top]:.0%})"), key)
 
 
 def prediction_panel(chosen: ChosenImage, probabilities: np.ndarray, picture, chart, key: str, picture_title: str) -> None:

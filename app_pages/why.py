@@ -5,7 +5,7 @@ import streamlit as st
 
 from app_pages import resources, state
 from app_pages.boundary import guarded
-from app_pages.panels import comparison_model, model_label, on_phone, require_model, show_figure
+from app_pages.panels import comparison_model, comparison_probabilities, model_label, on_phone, require_model, show_figure
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
 from fashion_viz.architecture import model_input
@@ -123,9 +123,7 @@ with guarded("the attribution maps and what-if"):
     with scores:
         show_figure(probability_chart(probabilities, chosen.label, title=f"{'After your changes: ' if changed else ''}{CLASS_NAMES[int(np.argmax(probabilities))]} ({probabilities.max():.0%})"), "why_probabilities")
         if comparison is not None:
-            other_probabilities = comparison[2].predict(model_input(image))[1][0]
-            top = int(np.argmax(other_probabilities))
-            show_figure(probability_chart(other_probabilities, chosen.label, title=f"{comparison[0]}: {CLASS_NAMES[top]} ({other_probabilities[top]:.0%})"), "why_compare_probabilities")
+            comparison_probabilities(comparison[0], comparison[2].predict(model_input(image))[1][0], chosen.label, "why_compare_probabilities")
         if changed:
             show_figure(whatif_figure(original, probabilities), "why_whatif")
         ig = next((r for r in results if r.method == "integrated-gradients"), None)
