@@ -9,11 +9,11 @@ from app_pages.boundary import guarded
 from app_pages.panels import clicked_points, comparison_model, comparison_probabilities, customdata_values, on_phone, prediction_panel, require_model, show_figure, unit_link
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
+from fashion_viz.explain.arithmetic import softmax_with_temperature
 from fashion_viz.figures.base import upscale
 from fashion_viz.figures.layers import LABEL_TRACE, PIXEL_TRACE, kernel_mosaic, layer_output_figure, single_map_figure
 from fashion_viz.layer_guide import shape_text
 from fashion_viz.palette import NEGATIVE_NAME, POSITIVE_NAME
-from fashion_viz.trials.calibration import softmax
 
 loaded = require_model()
 engine = resources.current_engine()
@@ -37,7 +37,7 @@ with guarded("the Explorer's picture and prediction"):
         )
     if chosen is not None:
         activations = engine.activations(chosen.image)
-        shown = softmax(activations.logits[None], temperature)[0] if calibrated else activations.probabilities
+        shown = softmax_with_temperature(activations.logits, temperature) if calibrated else activations.probabilities
         prediction_panel(chosen, shown, picture, chart, "explorer", f"Input: {chosen.caption}")
         if comparison is not None:
             other_label, _, other_engine = comparison

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from fashion_viz.architecture import SEED_SPEC, build_model, parameter_count, parse_spec
 from fashion_viz.engine import Engine
+from fashion_viz.explain.arithmetic import softmax_with_temperature
 from fashion_viz.trials import calibration, filters, shifts
 from fashion_viz.trials.claims import NOT_MEASURED, NOT_SUPPORTED, PARTLY, SUPPORTED, VERDICTS, Difference, layer_claims
 from fashion_viz.trials.variants import BASELINE, BY_NAME, VARIANTS, Run, VariantResults, variant_results
@@ -41,7 +42,7 @@ def test_a_calibrated_model_has_no_calibration_error_and_an_overconfident_one_ha
 def test_the_fitted_temperature_is_the_one_the_labels_were_drawn_with():
     rng = np.random.default_rng(1)
     logits = rng.normal(0, 3, (20_000, 10))
-    drawn = calibration.softmax(logits, 2.5)
+    drawn = softmax_with_temperature(logits, 2.5)
     labels = np.array([rng.choice(10, p=p) for p in drawn])
     assert calibration.fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.05)
     assert calibration.negative_log_likelihood(logits, labels, 2.5) < calibration.negative_log_likelihood(logits, labels, 1.0)
@@ -288,7 +289,7 @@ def test_the_explorer_offers_the_calibrated_probabilities(shipped, engine, fmnis
     at.toggle(key="calibrated").set_value(True).run()
     assert not at.exception
     logits = engine.activations(fmnist.x_test[at.session_state["test_index"]]).logits
-    np.testing.assert_allclose(prediction_bars(), calibration.softmax(logits[None], temperature)[0], atol=1e-5)
+    np.testing.assert_allclose(prediction_bars(), softmax_with_temperature(logits, temperature), atol=1e-5)
     assert prediction_bars().max() < raw.max(), "T > 1 softens an overconfident answer"
 
 

@@ -261,10 +261,11 @@ def masked_dropout(engine, image: np.ndarray, activations, layer_name: str, seed
 
 
 def softmax_with_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(logits / T): T > 1 flattens, T < 1 sharpens, the ranking never changes."""
+    """softmax(logits / T) over the last axis (one picture's logits or a batch): T > 1 flattens, T < 1 sharpens,
+    the ranking never changes."""
     z = np.asarray(logits, np.float64) / float(temperature)
-    e = np.exp(z - z.max())
-    return e / e.sum()
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def top_contributions(calc: Calculation, count: int = 10) -> list[tuple[int, float]]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fashion_viz.explain.arithmetic import softmax_with_temperature
+
 BINS = 15
 
 
@@ -53,15 +55,8 @@ def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS)
     return Reliability(tuple(float(e) for e in edges), tuple(counts), tuple(mean_conf), tuple(accuracy), float(ece))
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
-    p = softmax(logits, temperature)[np.arange(len(labels)), labels]
+    p = softmax_with_temperature(logits, temperature)[np.arange(len(labels)), labels]
     return float(-np.log(np.maximum(p, 1e-300)).mean())
 
 
@@ -105,7 +100,7 @@ def calibrate(engine, validation: tuple[np.ndarray, np.ndarray], test: tuple[np.
     temperature = fit_temperature(val_logits, validation[1])
     return Calibration(
         before=reliability(test_probabilities, test[1]),
-        after=reliability(softmax(test_logits, temperature), test[1]),
+        after=reliability(softmax_with_temperature(test_logits, temperature), test[1]),
         temperature=temperature,
         validation_images=len(validation[1]),
         sum_error=float(np.abs(test_probabilities.astype(np.float64).sum(axis=1) - 1).max()),

@@ -35,9 +35,11 @@ class Reinitialisation:
 def _accuracy(model, images, labels) -> float:
     from fashion_viz.engine import Engine
 
+    from fashion_viz.evaluation import evaluate
+
     engine = Engine(model)
     try:
-        return float((engine.probabilities(images).argmax(axis=1) == labels).mean())
+        return evaluate(engine, images, labels).accuracy
     finally:
         engine.close()
 
@@ -68,4 +70,6 @@ def reinitialise(engine, checkpoints: dict | None, images: np.ndarray, labels: n
             weights[k], weights[b] = states[state][k], states[state][b]
             copy.set_weights(weights)
             accuracy[name][state] = _accuracy(copy, images, labels)
-    return Reinitialisation(float((engine.probabilities(images).argmax(axis=1) == labels).mean()), accuracy, len(labels))
+    from fashion_viz.evaluation import evaluate
+
+    return Reinitialisation(evaluate(engine, images, labels).accuracy, accuracy, len(labels))
