@@ -28,6 +28,7 @@ navigation = st.navigation(
         st.Page(state.PAGES["map"], title="Map", icon=":material/scatter_plot:"),
         st.Page(state.PAGES["layers"], title="Layers on trial", icon=":material/gavel:"),
         st.Page(state.PAGES["train"], title="Train", icon=":material/model_training:"),
+        st.Page(state.PAGES["replay"], title="Replay", icon=":material/replay:"),
         st.Page(state.PAGES["evaluate"], title="Evaluate", icon=":material/analytics:"),
     ]
 )

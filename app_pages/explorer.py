@@ -274,6 +274,7 @@ def _filter_weights() -> None:
         "" if in_channels == 1 else (" (mean over input channels)" if input_channel is None else f", weights on input channel {input_channel}")
     )
     show_figure(kernel_mosaic(kernels, title, input_channel=input_channel, highlight=highlight, columns=8 if on_phone() else 16), f"explorer_kernels_{layer_name}")
+    st.page_link(state.PAGES["replay"], label="How these filters grew out of random noise: the replay of training", icon=":material/replay:")
 
 
 filter_weights()

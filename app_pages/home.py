@@ -69,5 +69,6 @@ with links, guarded("Home's links"):
     st.page_link(state.PAGES["units"], label="Units: what each filter and neuron responds to", icon=":material/neurology:")
     st.page_link(state.PAGES["map"], label="Map: where a picture sits among all the others", icon=":material/scatter_plot:")
     st.page_link(state.PAGES["layers"], label="Layers on trial: is each layer really for what it is said to be for?", icon=":material/gavel:")
+    st.page_link(state.PAGES["replay"], label="Replay: watch this network learn, from random weights to these", icon=":material/replay:")
     st.page_link(state.PAGES["evaluate"], label="Evaluate: where the model goes wrong", icon=":material/analytics:")
     st.page_link(state.PAGES["train"], label="Train: train your own copy and watch it learn", icon=":material/model_training:")

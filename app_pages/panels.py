@@ -221,6 +221,28 @@ def require_views(loaded: LoadedModel, need: str, page: str):
     return data, views
 
 
+def require_replay(loaded: LoadedModel):
+    """(dataset, replay) for the Replay page, or a message and ``st.stop()``: without the dataset, for a model
+    trained without recording, or while its replay's views are prepared in the background (progress shown)."""
+    data = resources.dataset()
+    if data is None:
+        explain_missing_dataset("The replay")
+        st.stop()
+    replay = resources.current_replay(loaded)
+    if replay is None:
+        st.info(
+            f"{loaded.path.name} has no replay: it was trained without recording its snapshots. "
+            "Every model trained here records one; train a model to watch it learn.", icon=":material/info:",
+        )
+        st.page_link(state.PAGES["train"], label="Train a model", icon=":material/model_training:")
+        st.stop()
+    if not replay.views:
+        resources.preparation_jobs().start(loaded.path, data)
+        _preparation_progress(loaded.card.model_sha256)
+        st.stop()
+    return data, replay
+
+
 @st.fragment(run_every=1.0)
 def _preparation_progress(sha: str) -> None:
     snapshot = resources.preparation_jobs().snapshot(sha)
@@ -229,7 +251,7 @@ def _preparation_progress(sha: str) -> None:
     if snapshot.state == "failed":
         st.error(f"Preparing this model's unit pictures, map and layer trials failed: {snapshot.error}. The other pages still work; reload to try again.")
         return
-    stages = {"statistics": "statistics over the test set", "visualisations": "the unit pictures", "map": "the map of the test set", "trials": "the layer trials (linear probes, calibration)"}
+    stages = {"replay": "the replay of its training", "statistics": "statistics over the test set", "visualisations": "the unit pictures", "map": "the map of the test set", "trials": "the layer trials (linear probes, calibration)"}
     stage = stages.get(snapshot.stage, "waiting for another model's preparation")
     st.progress(snapshot.share, text=f"Preparing this model's unit pictures, map and layer trials, once per model (about two minutes): {stage}…")
     st.caption("Every other page works meanwhile; this one fills in by itself.")

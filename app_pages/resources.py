@@ -348,3 +348,53 @@ def variant_results():
     from fashion_viz.trials.variants import RESULTS_FILE
 
     return _variant_results(file_identity(RESULTS_FILE))
+
+
+@st.cache_resource(show_spinner="Reading the recorded training…", max_entries=2)
+def _replay(identity: tuple, sha: str, replay_identity: tuple):
+    from fashion_viz.replay.store import load_replay
+
+    return load_replay(Path(identity[0]), sha)
+
+
+def current_replay(loaded: LoadedModel):
+    """The session's model's recorded training (``fashion_viz.replay.store.Replay``), or None when it has none;
+    its ``views`` are empty until prepared. Keyed by the file's identity, so a prepared file is picked up."""
+    from fashion_viz.replay.store import replay_path
+
+    return _replay(model_identity(), loaded.card.model_sha256, file_identity(replay_path(loaded.path)))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _replay_engine(identity: tuple):
+    """An engine of the replay's own per model: it is moved through the snapshots, so it never serves a view."""
+    from fashion_viz.engine import Engine
+
+    return Engine(_load_model(identity).model)
+
+
+@st.cache_resource(show_spinner="Drawing every snapshot…", max_entries=16)
+def _replay_player(identity: tuple, replay_identity: tuple, probe: int, layer: str, second_filter: int) -> str:
+    from fashion_viz.figures.replay import filter_pictures, map_pictures, replay_player_html, vector_pictures
+    from fashion_viz.replay.views import layer_weights, probe_layer_outputs
+
+    loaded = _load_model(identity)
+    replay = _replay(identity, loaded.card.model_sha256, replay_identity)
+    engine = _replay_engine(identity)
+    image = dataset().x_test[int(replay.views["probe_indices"][probe])]
+    first, *later = engine.conv_names
+    kernels = layer_weights(engine, replay, first)
+    panels = [(f"{first}'s {kernels.shape[-1]} filters (+ orange, − blue)", filter_pictures(kernels[:, :, :, 0, :]))]
+    if later:
+        panels.append((f"{later[0]} filter {second_filter}: its weights on each {first} map", filter_pictures(layer_weights(engine, replay, later[0])[..., second_filter])))
+    outputs = probe_layer_outputs(engine, replay, image, layer)
+    maps = map_pictures(outputs) if outputs.ndim == 4 else vector_pictures(outputs)
+    panels.append((f"The probe picture at {layer} (each moment scaled to its own largest value)", maps))
+    return replay_player_html(replay.epochs, replay.steps, replay.views, panels, probe, image)
+
+
+def replay_player(loaded: LoadedModel, probe: int, layer: str, second_filter: int) -> str:
+    """The Replay page's player (HTML) for the session's model: the probe picture, its layer, the second conv layer's filter."""
+    from fashion_viz.replay.store import replay_path
+
+    return _replay_player(model_identity(), file_identity(replay_path(loaded.path)), probe, layer, second_filter)

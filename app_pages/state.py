@@ -14,6 +14,7 @@ PAGES = {
     "units": "app_pages/units.py",
     "map": "app_pages/map.py",
     "layers": "app_pages/layers.py",
+    "replay": "app_pages/replay.py",
 }
 
 MODEL_PATH = "model_path"  # the model file this session chose (str); absent: the shipped model
@@ -38,6 +39,9 @@ MAP_SHOW = "map_show"  # Map page: all, correct or misclassified pictures
 MAP_SELECTED = "map_selected"  # Map page: the test image clicked on the map
 LAYERS_FILTER = "layers_filter"  # Layers on trial: the first-layer filter whose grating tuning is drawn
 LAYERS_VARIANT = "layers_variant"  # Layers on trial: the dropout variant whose curves are drawn beside the seed's
+REPLAY_PROBE = "replay_probe"  # Replay: the probe picture's class
+REPLAY_LAYER = "replay_layer"  # Replay: the layer whose feature maps of the probe picture are played
+REPLAY_FILTER = "replay_filter"  # Replay: the second conv layer's filter whose weights are played
 EVAL_TRUE = "eval_true"  # Evaluate: the chosen cell's true class
 EVAL_PRED = "eval_pred"  # Evaluate: the chosen cell's predicted class
 SESSION_ID = "session_id"  # who owns a training job

@@ -8,6 +8,7 @@ from app_pages import resources, state
 from app_pages.boundary import guarded
 from app_pages.panels import explain_missing_dataset, show_figure
 from fashion_viz.architecture import PRESETS, SEED_SPEC, SPEC_HELP, SpecError, normalised_spec, parameter_count
+from fashion_viz.figures.layers import kernel_mosaic
 from fashion_viz.figures.training import training_curves
 from fashion_viz.training import TrainConfig, dropout_share_in_epoch, estimate_seconds, remaining_seconds, schedule_config, split_sizes
 
@@ -177,6 +178,7 @@ def _progress(job) -> None:
         st.success(f"Training finished in {job.finished - job.started:.0f} s: test accuracy **{job.test_accuracy:.2%}** on the 10,000 test images. Saved as `{job.model_path.name}`.")
         if str(resources.model_path()) == str(job.model_path):
             st.caption("You are using this model now.")
+            st.page_link(state.PAGES["replay"], label="Watch it learn: the replay of this run", icon=":material/replay:")
         elif st.button("Use this model in the app", type="primary", icon=":material/check:"):
             st.session_state[state.MODEL_PATH] = str(job.model_path)
             st.rerun(scope="app")
@@ -206,6 +208,12 @@ def _progress(job) -> None:
             st.caption("Training accuracy is measured with dropout switched on (a random half of the dense units off), so it sits below the validation accuracy.")
     elif job.running:
         st.caption("The curves appear after the first epoch.")
+    if job.first_filters is not None and (job.running or job.state == "done"):
+        show_figure(
+            kernel_mosaic(job.first_filters, f"The first layer's filters at epoch {job.filters_epoch:.2g}: out of random noise, patterns", columns=16),
+            "train_filters",
+        )
+        st.caption("Taken at each of the run's replay snapshots (dense early, sparse late). Once the run is saved, the Replay page plays them all.")
 
 
 st.fragment(progress_panel, run_every=1.0 if running else None)()

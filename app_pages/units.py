@@ -124,6 +124,7 @@ with guarded("the unit's pictures and votes"):
                 "So the picture on the left is only this pattern drawn at the centre; the exemplars below show where it occurs in real garments."
             )
             show_figure(kernel_mosaic(engine.kernels(layer)[..., unit : unit + 1], f"{layer} filter {unit}"), "units_kernel")
+            st.page_link(state.PAGES["replay"], label="Watch this filter grow out of noise: the replay of training", icon=":material/replay:")
         else:
             st.markdown("**Its votes are not measured.**")
             st.caption(

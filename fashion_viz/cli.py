@@ -1,5 +1,5 @@
 """``python -m fashion_viz`` (or ``fashion-viz``): train, evaluate, predict, info, calc, explain, faithfulness, precompute, visualize, embed,
-layers, calibration.
+layers, calibration, replay.
 
 Errors are one readable sentence and a non-zero exit status; ``--debug`` shows
 the traceback instead.
@@ -86,7 +86,7 @@ def cmd_train(args) -> int:
     result = train(data, config, TerminalProgress())
     out = Path(args.out) if args.out else reserve_new_model_path(trained_models_dir())
     try:
-        card = save_model(result.model, out, result.card, result.sample_probabilities, result.checkpoints)
+        card = save_model(result.model, out, result.card, result.sample_probabilities, result.checkpoints, result.recording)
     except BaseException:
         release_reservation(out)
         raise
@@ -428,6 +428,8 @@ def cmd_precompute(args) -> int:
     from fashion_viz.explain.precompute import prepare_views
     from fashion_viz.explain.units import unit_atlas_path
     from fashion_viz.storage import load_checked_model
+    from fashion_viz.replay.store import replay_path
+    from fashion_viz.replay.views import prepare_replay
     from fashion_viz.trials.prepare import prepare_trials, trials_path
 
     loaded = load_checked_model(Path(args.model))
@@ -439,6 +441,9 @@ def cmd_precompute(args) -> int:
             last[stage] = share
             print(f"{stage}: {share:.0%}", file=sys.stderr, flush=True)
 
+    replay_engine = Engine(loaded.model)  # its own: the replay moves its weights through the snapshots
+    replayed = prepare_replay(replay_engine, loaded.path, loaded.card, data, progress=lambda share: progress("replay", share), force=args.force)
+    replay_engine.close()
     engine = Engine(loaded.model)
     views = prepare_views(engine, loaded.path, loaded.card.model_sha256, data.x_test, data.y_test, method=args.method, force=args.force, progress=progress)
     trials = prepare_trials(engine, loaded.path, loaded.card, data, progress=lambda share: progress("trials", share), force=args.force)
@@ -451,8 +456,71 @@ def cmd_precompute(args) -> int:
         "map_seconds": round(views.embedding.seconds, 2),
         "trials": str(trials_path(loaded.path)),
         "trials_seconds": round(sum(trials["seconds"].values()), 2),
+        "replay": str(replay_path(loaded.path)) if replayed else None,
     }
     print(json.dumps(report) if args.json else f"Wrote {report['units']} ({report['units_seconds']} s), {report['map']} ({report['map_method']}, {report['map_seconds']} s) and {report['trials']} ({report['trials_seconds']} s).")
+    return EXIT_OK
+
+
+def cmd_replay(args) -> int:
+    """The model's recorded training: its snapshots, one of them as a model file, or a GIF of one view."""
+    from fashion_viz.architecture import build_model
+    from fashion_viz.data import load_fashion_mnist
+    from fashion_viz.engine import Engine
+    from fashion_viz.figures.replay import filter_pictures, gif_frames, map_pictures, save_gif, scatter_pictures
+    from fashion_viz.replay.store import replay_path
+    from fashion_viz.replay.views import layer_weights, prepare_replay, probe_layer_outputs, require_replay
+    from fashion_viz.storage import load_checked_model
+
+    loaded = load_checked_model(Path(args.model))
+    replay = require_replay(loaded.path, loaded.card)
+    if args.snapshot is not None:
+        if not -len(replay) <= args.snapshot < len(replay):
+            raise UsageError(f"--snapshot must be between 0 and {len(replay) - 1} (or negative, from the end)")
+        k = args.snapshot % len(replay)
+        if not args.out:
+            raise UsageError("--snapshot needs --out F.keras")
+        model = build_model(loaded.card.spec)
+        model.set_weights(replay.weights[k])
+        model.save(args.out)
+        report = {"snapshot": k, "step": int(replay.steps[k]), "epoch": float(replay.epochs[k]), "out": str(args.out)}
+        print(json.dumps(report) if args.json else f"Wrote snapshot {k} (epoch {replay.epochs[k]:.3g}, step {replay.steps[k]:,}) to {args.out}.")
+        return EXIT_OK
+    engine = Engine(loaded.model)
+    if not replay.views:
+        print(f"Preparing the replay's views for {loaded.path.name} (once per model, about half a minute)…", file=sys.stderr, flush=True)
+        prepare_replay(engine, loaded.path, loaded.card, load_fashion_mnist())
+        replay = require_replay(loaded.path, loaded.card)
+    views = replay.views
+    if args.gif:
+        first = engine.conv_names[0]
+        if args.view == "filters":
+            pictures = filter_pictures(layer_weights(engine, replay, first)[:, :, :, 0, :])
+        elif args.view == "maps":
+            image = load_fashion_mnist().x_test[int(views["probe_indices"][CLASS_NAMES.index(args.probe)])]
+            pictures = map_pictures(probe_layer_outputs(engine, replay, image, first))
+        else:
+            pictures = scatter_pictures(views["map"], views["map_labels"])
+        pictures = gif_frames(pictures, replay.epochs, views["val_accuracy"])
+        save_gif(pictures, args.gif)
+        report = {"gif": str(args.gif), "view": args.view, "frames": len(pictures)}
+        print(json.dumps(report) if args.json else f"Wrote {args.gif}: {len(pictures)} frames of the {args.view} view.")
+        return EXIT_OK
+    snapshots = [
+        {"step": int(step), "epoch": round(float(epoch), 4), "train_accuracy": float(views["train_accuracy"][k]), "val_accuracy": float(views["val_accuracy"][k]),
+         "loss": float(views["train_loss"][k]), "val_loss": float(views["val_loss"][k])}
+        for k, (step, epoch) in enumerate(zip(replay.steps, replay.epochs))
+    ]
+    report = {
+        "model": str(loaded.path), "file": str(replay_path(loaded.path)), "bytes": replay_path(loaded.path).stat().st_size,
+        "snapshots": snapshots, "probe_indices": views["probe_indices"].tolist(), "map_indices": views["map_indices"].tolist(),
+    }
+    if args.json:
+        print(json.dumps(report))
+        return EXIT_OK
+    print(f"{loaded.path.name}: {len(snapshots)} snapshots ({report['bytes'] / 1e6:.1f} MB, {report['file']})")
+    for k, snap in enumerate(snapshots):
+        print(f"{k:>3}  epoch {snap['epoch']:>8.3f}  step {snap['step']:>7,}  training {snap['train_accuracy']:.1%}  validation {snap['val_accuracy']:.1%}  loss {snap['loss']:.3f}")
     return EXIT_OK
 
 
@@ -616,6 +684,17 @@ def build_parser() -> argparse.ArgumentParser:
     calibration.add_argument("--model", default=str(SHIPPED_MODEL))
     calibration.add_argument("--json", action="store_true")
     calibration.set_defaults(func=cmd_calibration)
+
+    replay = sub.add_parser("replay", help="the model's recorded training: its snapshots, one of them as a .keras file, or a GIF for slides")
+    replay.add_argument("--model", default=str(SHIPPED_MODEL))
+    replay.add_argument("--snapshot", type=int, help="write this snapshot (0 = the untrained start; -1 = the last) as a model file to --out")
+    replay.add_argument("--out", help="the .keras file for --snapshot")
+    replay.add_argument("--gif", help="write an animated GIF of one view over the snapshots")
+    replay.add_argument("--view", choices=("filters", "maps", "map"), default="filters",
+                        help="for --gif: the first conv layer's filters, a probe picture's feature maps there, or the map of 1,000 test pictures")
+    replay.add_argument("--probe", choices=CLASS_NAMES, default=CLASS_NAMES[0], help="for --gif --view maps: the probe picture's class")
+    replay.add_argument("--json", action="store_true")
+    replay.set_defaults(func=cmd_replay)
 
     return parser
 

@@ -93,8 +93,10 @@ class Engine:
         self.infos: tuple[LayerInfo, ...] = tuple(describe_layers(model))
         self.names = tuple(info.name for info in self.infos)
         self.kinds = tuple(info.kind for info in self.infos)
+        # Variables, not constants, so an engine of its own can be moved through a training's snapshots
+        # (load_weights) without tracing its functions again.
         self.weights = {
-            info.name: tuple(tf.constant(np.asarray(w, np.float32)) for w in model.layers[info.index].get_weights())
+            info.name: tuple(tf.Variable(np.asarray(w, np.float32), trainable=False) for w in model.layers[info.index].get_weights())
             for info in self.infos
             if info.kind in ("conv", "dense", "softmax")
         }
@@ -237,6 +239,24 @@ class Engine:
             return {k: np.asarray(v) for k, v in out.items()} if isinstance(out, dict) else tuple(np.asarray(v) for v in out)
 
         return self._worker.submit(run).result()
+
+    def load_weights(self, weights: list[np.ndarray]) -> None:
+        """Take other weights of the same architecture (as ``model.get_weights()`` orders them).
+
+        Only for an engine of its own (the replay's, stepping through snapshots): an engine serving the app is
+        shared by every session. The shared pass over the test set is forgotten.
+        """
+        variables = [v for name in self.names if name in self.weights for v in self.weights[name]]
+        if len(variables) != len(weights):
+            raise ValueError(f"expected {len(variables)} weight arrays, got {len(weights)}")
+
+        def assign():
+            for variable, value in zip(variables, weights):
+                variable.assign(np.asarray(value, np.float32))
+
+        self._worker.submit(assign).result()
+        with self._pass_lock:
+            self._passes.clear()
 
     def close(self) -> None:
         """Stop the worker thread (an engine built for one measurement, not kept for serving)."""

@@ -36,6 +36,8 @@ class JobSnapshot:
     test_accuracy: float | None = None
     error: str | None = None
     owner: str | None = None
+    first_filters: object | None = None  # the first layer's kernel at the newest replay snapshot (a NumPy array), to follow the run
+    filters_epoch: float = 0.0  # ... and when that snapshot was taken
 
     @property
     def running(self) -> bool:
@@ -102,6 +104,11 @@ class TrainingJobs:
         with self._lock:
             self._job = dataclasses.replace(self._job, history=self._job.history + (record,), epoch=record.epoch, step=0)
 
+    def on_snapshot(self, snapshot, steps_per_epoch):
+        kernel = snapshot.weights[0]
+        if kernel.ndim == 4:  # a conv layer's filters
+            self._update(first_filters=kernel, filters_epoch=snapshot.step / steps_per_epoch)
+
     def _run(self, data, config: TrainConfig, cancel: threading.Event) -> None:
         from fashion_viz.storage import load_checked_model, release_reservation, reserve_new_model_path, save_model
         from fashion_viz.training import train
@@ -113,7 +120,7 @@ class TrainingJobs:
                 self._update(state="cancelled", finished=time.time())
                 return
             path = reserve_new_model_path(self.models_dir)
-            save_model(result.model, path, result.card, result.sample_probabilities, result.checkpoints)
+            save_model(result.model, path, result.card, result.sample_probabilities, result.checkpoints, result.recording)
             checked = load_checked_model(path)  # the same check the app applies before serving
             self._update(state="done", finished=time.time(), model_path=checked.path, test_accuracy=result.test_accuracy)
             if self.after_save is not None:
@@ -130,7 +137,7 @@ class TrainingJobs:
 
 @dataclass(frozen=True)
 class PreparationSnapshot:
-    """One model's background preparation of its Units, Map and Layers views."""
+    """One model's background preparation of its Replay, Units, Map and Layers views."""
 
     state: str = "idle"  # idle, queued, running, done, failed
     stage: str = ""
@@ -192,6 +199,7 @@ class PreparationJobs:
     def _run(self, path: Path, sha: str, data) -> None:
         from fashion_viz.engine import Engine
         from fashion_viz.explain.precompute import overall_share, prepare_views
+        from fashion_viz.replay.views import prepare_replay
         from fashion_viz.storage import load_checked_model
         from fashion_viz.trials.prepare import prepare_trials
 
@@ -201,6 +209,11 @@ class PreparationJobs:
                 loaded = load_checked_model(path)
                 if loaded.card.model_sha256 != sha:
                     raise RuntimeError("the model file changed while its preparation was queued")
+                replay_engine = Engine(loaded.model)  # its own: the replay moves its weights through the snapshots
+                try:
+                    prepare_replay(replay_engine, path, loaded.card, data, progress=lambda share: self._set(sha, stage="replay", share=overall_share("replay", share)))
+                finally:
+                    replay_engine.close()
                 engine = Engine(loaded.model)
                 prepare_views(
                     engine, path, sha, data.x_test, data.y_test, method=self.method,

@@ -244,7 +244,7 @@ def load_checkpoints(model_path: Path, model_sha256: str) -> dict[str, list[np.n
     return checkpoints
 
 
-def save_model(model, path: Path, card: ModelCard, sample_probabilities: dict | None, checkpoints: dict | None = None) -> ModelCard:
+def save_model(model, path: Path, card: ModelCard, sample_probabilities: dict | None, checkpoints: dict | None = None, recording=None) -> ModelCard:
     """Save weights-only and the card, both atomically, with a journal of this save's own.
 
     The caller passes the card's record of the model's sample probabilities
@@ -252,7 +252,8 @@ def save_model(model, path: Path, card: ModelCard, sample_probabilities: dict | 
     model file's SHA-256 and the model's SPEC. Order: the new card goes to a journal file unique to this
     save, then the model is renamed into place, then the journal becomes the card. Loading refuses a file
     whose hash is in no card and completes a save whose journal matches, so a crash at any point leaves a
-    pair that passes its check. ``checkpoints`` (weights before and during training) go to their companion file.
+    pair that passes its check. ``checkpoints`` (weights before and during training) go to their companion file,
+    and so does ``recording``, the replay's snapshots (:class:`fashion_viz.replay.record.Recording`).
     """
     path = Path(path)
     data = model_bytes(model)
@@ -272,6 +273,10 @@ def save_model(model, path: Path, card: ModelCard, sample_probabilities: dict | 
         _commit_card(pending, path)
     if checkpoints:
         save_checkpoints(path, card.model_sha256, checkpoints)
+    if recording is not None:
+        from fashion_viz.replay.store import save_recording
+
+        save_recording(path, card.model_sha256, list(recording.snapshots), recording.steps_per_epoch)
     return card
 
 

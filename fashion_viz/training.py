@@ -98,6 +98,7 @@ class TrainingListener(Protocol):
     def on_train_begin(self, config: TrainConfig, steps_per_epoch: int) -> None: ...
     def on_batch_end(self, epoch: int, step: int, steps_per_epoch: int, loss: float, accuracy: float) -> None: ...
     def on_epoch_end(self, record: EpochRecord) -> None: ...
+    def on_snapshot(self, snapshot, steps_per_epoch: int) -> None: ...  # a replay snapshot was taken (fashion_viz.replay.record.Snapshot)
 
 
 class SilentListener:
@@ -108,6 +109,9 @@ class SilentListener:
         pass
 
     def on_epoch_end(self, record):
+        pass
+
+    def on_snapshot(self, snapshot, steps_per_epoch):
         pass
 
 
@@ -125,6 +129,7 @@ class TrainResult:
     card: ModelCard | None = None
     sample_probabilities: dict | None = None  # the card's record of the sample pictures' probabilities, for save_model
     checkpoints: dict | None = None  # CHECKPOINTS name -> weights, for the re-initialisation experiment (save_model stores them)
+    recording: object | None = None  # the replay's snapshots (fashion_viz.replay.record.Recording); save_model stores them
 
     @property
     def test_accuracy(self) -> float | None:
@@ -448,6 +453,7 @@ def train(
     cancel: threading.Event | None = None,
     strategy=None,
     evaluate_on_test: bool = True,
+    record_replay: bool = True,
 ) -> TrainResult:
     """Train a fresh model of ``config.architecture`` on ``data``; score it on the validation split and (unless told not to) the test set.
 
@@ -457,8 +463,12 @@ def train(
 
     ``strategy``: a ``tf.distribute`` strategy; by default MirroredStrategy over
     several visible GPUs, else the default (single-device) strategy.
+
+    ``record_replay``: take the replay's snapshots (:mod:`fashion_viz.replay.record`); the last is the
+    trained weights. Off only to measure what recording costs.
     """
     from fashion_viz.architecture import build_model
+    from fashion_viz.replay.record import Recording, replay_callback, snapshot_steps
 
     listener = listener or SilentListener()
     (x_tr, y_tr), (x_val, y_val) = split_train_validation(data, config)
@@ -474,6 +484,14 @@ def train(
     callbacks = [progress_callback(listener, cancel, steps_per_epoch, schedule), checkpoint_callback(checkpoints)]
     if fraction is not None:
         callbacks.insert(0, dropout_ramp_callback(fraction, config.epochs))
+    snapshots: list = []
+    if record_replay:
+        steps = snapshot_steps(config.epochs, steps_per_epoch, config.steps_per_execution)
+        def snapshot_taken(snapshot) -> None:  # listeners written before the replay have no on_snapshot
+            if hasattr(listener, "on_snapshot"):
+                listener.on_snapshot(snapshot, steps_per_epoch)
+
+        callbacks.append(replay_callback(steps, steps_per_epoch, snapshots, snapshot_taken))
     model.fashion_history = []
     listener.on_train_begin(config, steps_per_epoch)
     start = time.perf_counter()
@@ -498,7 +516,11 @@ def train(
         return TrainResult(serving, history, seconds, True, steps_run, checkpoints=checkpoints)
     engine = Engine(serving)
     validation = evaluate(engine, x_val, y_val)
-    result = TrainResult(serving, history, seconds, False, steps_run, validation, checkpoints=checkpoints if len(checkpoints) == len(CHECKPOINTS) else None)
+    result = TrainResult(
+        serving, history, seconds, False, steps_run, validation,
+        checkpoints=checkpoints if len(checkpoints) == len(CHECKPOINTS) else None,
+        recording=Recording(tuple(snapshots), steps_per_epoch) if snapshots else None,
+    )
     if evaluate_on_test:
         x_test, y_test = data.x_test, data.y_test
         if config.test_limit:

@@ -1,6 +1,7 @@
 """Every page under streamlit.testing's AppTest: no exceptions, the content a user comes for."""
 
 import base64
+import json
 
 import numpy as np
 import plotly.io
@@ -399,6 +400,16 @@ def test_train_page_running_shows_progress_and_cancels(train_page):
     assert "dropout" not in at.get("progress")[0].proto.text, "a run without the ramp says nothing of it"
     [b for b in at.button if b.label == "Cancel training"][0].click().run()
     assert jobs.cancelled == 1
+
+
+def test_train_page_follows_a_running_jobs_filters_as_they_grow(train_page):
+    filters = np.random.default_rng(0).normal(size=(3, 3, 1, 32)).astype(np.float32)
+    at, _ = train_page(fake_job("running", first_filters=filters, filters_epoch=0.25))
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    titles = [c["layout"]["title"]["text"] for c in charts]
+    assert any(t.startswith("The first layer's filters at epoch 0.25") for t in titles), titles
+    shown = next(c for c in charts if c["layout"]["title"]["text"].startswith("The first layer's filters"))["data"][0]["z"]
+    assert shown, "the snapshot's weights are drawn"
 
 
 def test_train_page_says_how_far_the_dropout_ramp_has_risen(train_page):

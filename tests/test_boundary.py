@@ -21,6 +21,7 @@ CASES = [
     ("units", "fashion_viz.figures.units.class_bars", lambda at: any("excite it most" in m.value for m in at.markdown)),
     ("map", "fashion_viz.figures.map.embedding_figure", lambda at: any("looks like these" in m.value for m in at.markdown)),
     ("layers", "fashion_viz.figures.trials.reliability_figure", lambda at: len(at.dataframe) >= 1 and any(s.value == "Which layers matter?" for s in at.subheader)),
+    ("replay", "fashion_viz.replay.views.learning_order", lambda at: any(s.key == "replay_layer_widget" for s in at.selectbox)),
     ("train", "fashion_viz.training.schedule_config", lambda at: any("No training has run" in c.value for c in at.caption)),
     ("evaluate", "fashion_viz.figures.evaluation.confusion_matrix_figure", lambda at: "Test accuracy" in [m.label for m in at.metric]),
 ]

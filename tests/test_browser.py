@@ -12,6 +12,7 @@ import pytest
 from conftest import IN_CI, write_png
 
 from tools.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer
+from tools.replay_bench import player_frame
 
 pytestmark = pytest.mark.browser
 
@@ -89,7 +90,7 @@ def no_exceptions(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
-@pytest.mark.parametrize("path, heading", [("", "fashion-viz"), ("architecture", "Architecture"), ("explorer", "Explorer"), ("why", "Why does the model"), ("train", "Train"), ("evaluate", "Evaluate"), ("units", "Units"), ("map", "Map"), ("layers", "Layers on trial")])
+@pytest.mark.parametrize("path, heading", [("", "fashion-viz"), ("architecture", "Architecture"), ("explorer", "Explorer"), ("why", "Why does the model"), ("train", "Train"), ("evaluate", "Evaluate"), ("units", "Units"), ("map", "Map"), ("layers", "Layers on trial"), ("replay", "Replay: watch it learn")])
 def test_every_page_opens_without_exception(page, app_url, path, heading):
     page.goto(f"{app_url}/{path}")
     settle(page)
@@ -200,6 +201,11 @@ def test_train_one_epoch_in_the_browser_then_use_the_model(page, app_url, fmnist
     assert len(list(trained_dir.glob("fashion_cnn-*.keras"))) == 1, "saved in the trained-models folder"
     sidebar = page.locator("[data-testid='stSidebar']")
     sidebar.get_by_text("Trained here · test accuracy").wait_for()
+    assert any(t.startswith("The first layer's filters at epoch 1") for t in chart_titles(page)), "the run's last snapshot"
+    page.get_by_role("link", name="Watch it learn: the replay of this run").click()  # the new model's replay, as soon as it is saved
+    page.get_by_text("Which classes are learnt first").wait_for(timeout=120_000)
+    assert player_frame(page).locator("#title").text_content().startswith("Epoch 0 ")
+    sidebar.get_by_text("Trained here · test accuracy").wait_for()
     page.get_by_role("link", name="Explorer").click()  # the session keeps using the new model on another page
     settle(page)
     sidebar.get_by_text("Trained here · test accuracy").wait_for()
@@ -267,6 +273,43 @@ def test_an_idle_train_tab_does_not_refresh_itself(page, app_url):
     page.get_by_role("button", name="Start training").wait_for()
     page.wait_for_timeout(1500)
     assert count_script_runs(page, 3.5) == 0, "nothing trains, so nothing should rerun every second"
+
+
+def test_replay_plays_every_snapshot_in_the_browser_and_scrubs_without_a_rerun(page, app_url, shipped):
+    from fashion_viz.figures.replay import PAUSE_LABEL, PLAY_LABEL
+    from fashion_viz.replay.store import load_replay
+
+    snapshots = len(load_replay(shipped.path, shipped.card.model_sha256))
+    page.goto(f"{app_url}/replay")
+    settle(page)
+    page.get_by_text("Which classes are learnt first").first.wait_for()
+    player = player_frame(page)
+    assert player.locator("#title").text_content().startswith("Epoch 0 ")
+    before = player.locator("#panel0").get_attribute("src")
+    player.get_by_role("button", name=PLAY_LABEL).click()
+    assert player.get_by_role("button", name=PAUSE_LABEL).is_visible()
+    player.wait_for_function("() => window.replayShown.current > 3")
+    assert player.locator("#panel0").get_attribute("src") != before, "the filters change as it plays"
+    player.wait_for_function(f"() => window.replayShown.current === {snapshots - 1}", timeout=30_000)
+    assert player.locator("#title").text_content().startswith("Epoch 120 ")
+    assert player.get_by_role("button", name=PLAY_LABEL).is_visible(), "back to Play at the end"
+    runs = count_script_runs_while(page, lambda: player.locator("#time").fill("0"))
+    assert runs == 0, "scrubbing is the browser's own: no rerun"
+    assert player.locator("#title").text_content().startswith("Epoch 0 ")
+    no_exceptions(page)
+
+
+def count_script_runs_while(page, action, settle_ms: int = 1500) -> int:
+    """How many times the app ran its script while ``action`` ran and for ``settle_ms`` after it."""
+    page.evaluate("""() => {
+        const app = document.querySelector("[data-testid='stApp']");
+        window.__runs = 0;
+        window.__watch = new MutationObserver(() => { if (app.dataset.testScriptState === "running") window.__runs++; });
+        window.__watch.observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
+    }""")
+    action()
+    page.wait_for_timeout(settle_ms)
+    return page.evaluate("() => { window.__watch.disconnect(); return window.__runs; }")
 
 
 def test_click_a_confusion_cell_then_change_a_dropdown(page, app_url, fmnist):
@@ -363,7 +406,7 @@ TOO_WIDE_JS = """() => {
 }"""
 
 
-@pytest.mark.parametrize("path", ["", "architecture", "explorer", "why", "units", "map", "layers", "train", "evaluate"])
+@pytest.mark.parametrize("path", ["", "architecture", "explorer", "why", "units", "map", "layers", "train", "replay", "evaluate"])
 def test_every_page_fits_a_phone(browser, app_url, path):
     """At 390x844 (a phone, with its User-Agent) nothing is wider than the screen, the Explorer's mosaic has 4
     columns instead of 8, and colour bars lie under their charts."""

@@ -19,7 +19,7 @@ VARIANTS = {
     "no-pooling": "conv6,conv12,flatten,dense24",
     "no-dropout": "conv10k5,pool,conv20,flatten,dense40,dense20",
 }
-PAGES = ("home", "architecture", "explorer", "why", "units", "map", "layers", "train", "evaluate")
+PAGES = ("home", "architecture", "explorer", "why", "units", "map", "layers", "train", "replay", "evaluate")
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ They live here, outside the package, and import it (the package never imports ``
     python -m tools bench-uploads [--per-condition N]  accuracy on catalogue-style photos vs raw arrays
     python -m tools bench-cold-start [--rounds N]      a new server under N browser sessions at once
     python -m tools bench-training [--seeds 42,1,2]    time to accuracy: the fast schedule vs plain model.fit
+    python -m tools bench-replay [--epochs 5]          what recording a replay costs training; the Replay page's frames per second
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ def _bench_training(args) -> int:
     return run_training_benchmark(
         as_json=args.json, epochs=args.epochs, plain_epochs=args.plain_epochs, train_limit=args.train_limit, seeds=args.seeds
     )
+
+
+def _bench_replay(args) -> int:
+    from tools.replay_bench import run_replay_benchmark
+
+    return run_replay_benchmark(as_json=args.json, epochs=args.epochs, runs=args.runs, rounds=args.rounds)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated seeds: train the fast schedule once per seed to see the spread (default: the schedule's own, once)",
     )
     timing.set_defaults(func=_bench_training)
+
+    replay = sub.add_parser("bench-replay", help="recording's cost to training (with and without, interleaved) and the Replay page's playback in Chromium vs a minimal app")
+    replay.add_argument("--epochs", type=int, default=5, help="epochs of the fast schedule per training run")
+    replay.add_argument("--runs", type=int, default=2, help="training runs with and without recording, each")
+    replay.add_argument("--rounds", type=int, default=3, help="playbacks of each app")
+    replay.add_argument("--json", action="store_true")
+    replay.set_defaults(func=_bench_replay)
     return parser
 
 
