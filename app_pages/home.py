@@ -5,7 +5,7 @@ import streamlit as st
 from app_pages import resources, state
 from app_pages.boundary import guarded
 from app_pages.panels import prediction_panel
-from app_pages.picker import GALLERY, UPLOAD, image_picker
+from app_pages.picker import CAMERA, DRAW, GALLERY, UPLOAD, image_picker
 from fashion_viz.card import accuracy_protocol
 from fashion_viz.storage import is_shipped
 
@@ -29,7 +29,7 @@ if card is not None:
         st.subheader("Quick classify")
         pick, picture, chart = st.columns([2, 1, 3])
         with pick:
-            chosen = image_picker("home", sources=(GALLERY, UPLOAD), full=False)
+            chosen = image_picker("home", sources=(GALLERY, UPLOAD, CAMERA, DRAW), full=False)
         if chosen is not None:
             probabilities = resources.stored_probabilities(card, chosen)
             if probabilities is None:

@@ -171,7 +171,7 @@ def prediction_panel(chosen: ChosenImage, probabilities: np.ndarray, picture, ch
         if message:
             st.warning(message, icon=":material/help:")
     if chosen.prepared is not None and len(chosen.prepared.stages) > 1:
-        with st.expander("How the upload became a 28x28 picture", expanded=True):
+        with st.expander("How your photo became a 28x28 picture", expanded=True):
             show_pipeline_stages(chosen.prepared)
 
 
@@ -238,9 +238,24 @@ def require_replay(loaded: LoadedModel):
         st.stop()
     if not replay.views:
         resources.preparation_jobs().start(loaded.path, data)
-        _preparation_progress(loaded.card.model_sha256)
+        _replay_progress(loaded)
         st.stop()
     return data, replay
+
+
+@st.fragment(run_every=1.0)
+def _replay_progress(loaded: LoadedModel) -> None:
+    """The replay's views are the preparation's first stage: the page fills in once they are stored, not when it all ends."""
+    from fashion_viz.explain.precompute import STAGE_WEIGHTS
+
+    if resources.current_replay(loaded).views:
+        st.rerun(scope="app")
+    snapshot = resources.preparation_jobs().snapshot(loaded.card.model_sha256)
+    if snapshot.state == "failed":
+        st.error(f"Preparing this model's replay failed: {snapshot.error}. The other pages still work; reload to try again.")
+        return
+    what = "running every snapshot over the validation pictures" if snapshot.stage == "replay" else "waiting for another model's preparation"
+    st.progress(min(1.0, snapshot.share / STAGE_WEIGHTS["replay"]) if snapshot.stage == "replay" else 0.0, text=f"Preparing this model's replay, once per model (about 15 seconds): {what}…")
 
 
 @st.fragment(run_every=1.0)

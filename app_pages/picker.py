@@ -1,7 +1,7 @@
-"""Choosing the picture a page shows: the gallery, a random or misclassified test image, or an upload.
+"""Choosing the picture a page shows: the gallery, a random or misclassified test image, an upload, a camera photo or a drawing.
 
 Choices live in session state (``state.TEST_INDEX``, ``state.IMAGE_SOURCE``,
-``state.LAST_UPLOAD``) and survive page switches; widgets are set from them on
+``state.LAST_UPLOAD``, ``state.LAST_CAMERA``) and survive page switches; widgets are set from them on
 every run and write back only through their callbacks, so showing a page never
 changes a choice made on another.
 """
@@ -15,10 +15,13 @@ import streamlit as st
 
 from app_pages import resources, state
 from fashion_viz import CLASS_NAMES
+from fashion_viz.palette import BLACK, WHITE
 from fashion_viz.preprocessing import MAX_BYTES, UPLOAD_TYPES, ImageInputError, PreparedImage, prepare_upload
 
-GALLERY, RANDOM, MISCLASSIFIED, UPLOAD = "Sample gallery", "Random test image", "Misclassified test image", "Upload a photo"
-SOURCES = (GALLERY, RANDOM, MISCLASSIFIED, UPLOAD)
+GALLERY, RANDOM, MISCLASSIFIED = "Sample gallery", "Random test image", "Misclassified test image"
+UPLOAD, CAMERA, DRAW = "Upload a photo", "Take a photo", "Draw one"
+SOURCES = (GALLERY, RANDOM, MISCLASSIFIED, UPLOAD, CAMERA, DRAW)
+CANVAS_PX = 280  # the drawing canvas: 10 screen pixels for each of the model's 28
 NEEDS_DATASET = (RANDOM, MISCLASSIFIED)
 
 
@@ -78,21 +81,69 @@ def upload_widget(key: str) -> ChosenImage | None:
         on_change=upload_changed,
         help="PNG, JPEG, WebP, GIF or BMP, up to 10 MB. Works best with one item on a plain background.",
     )
-    kept = st.session_state.get(state.LAST_UPLOAD)
     if uploaded is None:
+        kept = st.session_state.get(state.LAST_UPLOAD)
         if kept is not None:
             st.caption(f"Showing your last upload, {kept.caption.removeprefix('upload: ')}.")
         return kept
-    data = uploaded.getvalue()
+    return _prepared_photo(uploaded.name, uploaded.getvalue(), f"upload: {uploaded.name}", state.LAST_UPLOAD)
+
+
+def camera_widget(key: str) -> ChosenImage | None:
+    """The browser's camera; the snapshot goes through the upload pipeline. The last good photo is kept like an
+    upload, and "Clear photo" forgets it."""
+
+    def camera_changed() -> None:
+        if st.session_state.get(key) is None:
+            st.session_state.pop(state.LAST_CAMERA, None)
+
+    shot = st.camera_input(
+        "Take a photo of one piece of clothing", key=key, on_change=camera_changed,
+        help="One garment on a plain background, filling most of the frame. Browsers give the camera only to pages "
+        "served over https:// or from localhost.",
+    )
+    if shot is None:
+        kept = st.session_state.get(state.LAST_CAMERA)
+        if kept is not None:
+            st.caption("Showing your last photo.")
+        return kept
+    return _prepared_photo("Your photo", shot.getvalue(), "camera photo", state.LAST_CAMERA)
+
+
+def drawing_widget(key: str) -> ChosenImage | None:
+    """A canvas to draw a garment on, white on black as the training pictures are. Each finished stroke goes
+    through the upload pipeline (its stages show the 28x28 picture the model gets, where a thin stroke can vanish)."""
+    from streamlit_drawable_canvas import st_canvas
+
+    canvas = st.container()  # above the brush controls, which it needs first: the canvas's toolbar sits on its top edge
+    brush, eraser = st.columns([2, 1], vertical_alignment="bottom")
+    width = brush.slider("Brush (screen pixels; 10 make one of the model's pixels)", 4, 40, 18, key=state.widget_key(key, "brush"))
+    erasing = eraser.toggle("Eraser", key=state.widget_key(key, "eraser"))
+    with canvas:
+        st.caption("Draw one piece of clothing, filling most of the square. Undo, redo and clear are in the toolbar above it.")
+        st.space(28)  # the canvas's toolbar floats above its top edge
+        drawn = st_canvas(
+            stroke_width=width, stroke_color=BLACK if erasing else WHITE, background_color=BLACK,
+            width=CANVAS_PX, height=CANVAS_PX, drawing_mode="freedraw", return_image_data=True, key=key,
+        )
+    if drawn.image_data is None or not np.asarray(drawn.image_data)[..., :3].any():
+        st.caption("Draw a garment with the mouse or a finger: the model answers after each stroke.")
+        return None
+    return _prepared_photo("Your drawing", drawn.image_bytes, "your drawing", state.LAST_DRAWING)
+
+
+def _prepared_photo(name: str, data: bytes, caption: str, kept_key: str) -> ChosenImage | None:
+    """A photo's bytes through the upload pipeline; a failure is a message above the last good photo, kept under ``kept_key``."""
+    kept = st.session_state.get(kept_key)
     try:
         if len(data) > MAX_BYTES:
             raise ImageInputError(f"The file is {len(data) / 1e6:.1f} MB; the limit is 10 MB.")
         prepared = prepare_upload(data)
     except ImageInputError as exc:
-        st.error(f"{uploaded.name}: {exc}" + (" Still showing your last good upload." if kept is not None else ""))
+        st.error(f"{name}: {exc}" + (" Still showing your last good one." if kept is not None else ""))
         return kept
-    chosen = ChosenImage(prepared.image, f"upload: {uploaded.name}", prepared=prepared)
-    st.session_state[state.LAST_UPLOAD] = chosen
+    chosen = ChosenImage(prepared.image, caption, prepared=prepared)
+    st.session_state[kept_key] = chosen
     return chosen
 
 
@@ -171,7 +222,7 @@ def _misclassified(key: str, data) -> ChosenImage:
 
 
 def image_picker(key: str, sources: tuple[str, ...] = SOURCES, full: bool = True) -> ChosenImage | None:
-    """The input chooser: gallery, random, misclassified, upload. Choices survive page switches.
+    """The input chooser: gallery, random, misclassified, upload, camera, drawing. Choices survive page switches.
 
     ``full=False`` uses only the embedded sample, so a page can show pictures
     without loading the 55 MB dataset (the Home page, for a fast first start).
@@ -201,6 +252,10 @@ def image_picker(key: str, sources: tuple[str, ...] = SOURCES, full: bool = True
         return _image_for_test_index(st.session_state[state.TEST_INDEX])
     if source == MISCLASSIFIED:
         return _misclassified(key, data)
+    if source == CAMERA:
+        return camera_widget(state.widget_key(key, "camera"))
+    if source == DRAW:
+        return drawing_widget(state.widget_key(key, "drawing"))
     return upload_widget(state.widget_key(key, "upload"))
 
 

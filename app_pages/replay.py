@@ -16,8 +16,7 @@ st.caption(
     "Snapshots are dense early, where most of the change happens, and sparse late. Press ▶ Play, or drag the slider; everything moves together, "
     "in your browser."
 )
-data, replay = require_replay(loaded)
-views = replay.views
+_, replay = require_replay(loaded)
 
 second_conv = engine.conv_names[1] if len(engine.conv_names) > 1 else None
 shown_layers = [info.name for info in engine.infos if info.kind in ("conv", "pool", "dense")]
@@ -57,7 +56,8 @@ with guarded("the replay"):
     last = ranked[-1]
     hardest = f" {last} is also the class the finished model gets wrong most ({order.final[last]:.0%} right)." if order.final[last] == min(order.final.values()) else ""
     st.markdown(
-        f"**Which classes are learnt first.** A class counts as learnt once its validation accuracy reaches {LEARNT_SHARE:.0%} of its final one: "
+        f"**Which classes are learnt first.** A class counts as learnt once its F1 on the validation pictures (recall and precision together) "
+        f"reaches {LEARNT_SHARE:.0%} of its final one: "
         f"{learnt}.{hardest}"
     )
     st.caption(

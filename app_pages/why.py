@@ -9,11 +9,15 @@ from app_pages.panels import comparison_model, comparison_probabilities, model_l
 from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
 from fashion_viz.architecture import model_input
+from fashion_viz.explain.adversarial import MAX_EPS, PGD_STEPS, attack, smallest_changes
 from fashion_viz.explain.attribution import METHODS, attribute
 from fashion_viz.explain.faithfulness import load_report, report_path
 from fashion_viz.explain.whatif import InputEdit, edit_image, explain_change, strongest_units
-from fashion_viz.figures.attribution import attribution_grid_figure, faithfulness_table, whatif_figure
+from fashion_viz.figures.attribution import adversarial_figure, attribution_grid_figure, faithfulness_table, smallest_change_table, whatif_figure
 from fashion_viz.figures.prediction import probability_chart
+
+ATTACKS = {"fgsm": "FGSM (one step)", "pgd": "PGD (many steps)"}
+LAB_MAPS = ("saliency", "gradcam")  # the adversarial lab's before-and-after maps
 
 loaded = require_model()
 engine = resources.current_engine()
@@ -130,6 +134,40 @@ with guarded("the attribution maps and what-if"):
         if ig is not None:
             st.caption(f"Integrated Gradients used {ig.details['steps']} steps; its attributions add up to {ig.details['attribution_sum']:.3f} "
                        f"against a score change of {ig.details['score_change']:.3f} from a black picture ({ig.details['completeness_error']:.1%} off).")
+
+with guarded("the adversarial lab"):
+    st.subheader("Fool it: how little does it take to change the answer?")
+    a, b, c, d = st.columns([1.2, 1.6, 1.4, 1.6])
+    attack_method = a.segmented_control("Attack", list(ATTACKS), format_func=ATTACKS.get, default="fgsm", key="why_attack_method") or "fgsm"
+    eps = b.slider("ε: the most any pixel may change (grey levels of 255)", 0, MAX_EPS, 8, key="why_attack_eps")
+    steps = c.slider("PGD steps", 1, 50, PGD_STEPS, key="why_attack_steps", disabled=attack_method != "pgd")
+    towards = d.selectbox("Towards", ["any other class", *CLASS_NAMES], key="why_attack_target")
+    attack_target = None if towards == "any other class" else CLASS_NAMES.index(towards)
+    made = attack(engine, image, attack_method, eps, steps, attack_target)
+    pictures, answer = st.columns([2.6, 1])
+    with pictures:
+        show_figure(adversarial_figure(made.original, made.adversarial, eps), "why_attack_pictures")
+    with answer:
+        verdict = "It now says" if made.adversarial_class != made.original_class else "It still says"
+        show_figure(probability_chart(made.probabilities_after, chosen.label, title=f"{verdict} {CLASS_NAMES[made.adversarial_class]} ({made.probabilities_after.max():.0%})"), "why_attack_probabilities")
+    # Where the model looks for its answer, before and after: the two fast maps (a few ms each), for the full model.
+    explained = made.adversarial_class
+    before_after = [r for m in LAB_MAPS for r in (attribute(engine, image, m, explained, **options.get(m, {})),
+                                                  attribute(engine, made.adversarial, m, explained, **options.get(m, {})))]
+    labels = [label for m in LAB_MAPS for label in (f"{METHODS[m].title} for {CLASS_NAMES[explained]}: before", "attacked")]
+    show_figure(attribution_grid_figure(image, before_after, opacity, columns=1 if on_phone() else 2, labels=labels), "why_attack_maps")
+    smallest_key = (str(resources.model_path()), image.tobytes(), steps)
+    if st.button("Find the smallest change that flips it", key="why_attack_smallest"):
+        st.session_state[state.WHY_SMALLEST] = (smallest_key, smallest_changes(engine, image, steps))
+    stored = st.session_state.get(state.WHY_SMALLEST)
+    if stored is not None and stored[0] == smallest_key:
+        st.dataframe(smallest_change_table(stored[1]), hide_index=True, width="stretch")
+    st.caption(
+        "FGSM moves every pixel by ε at once in the direction that most raises the loss of the model's answer; PGD takes small steps "
+        "and keeps the change within ε. A few grey levels, invisible to you, are often enough: the model reads edges and textures "
+        "pixel by pixel, and a change spread over the whole picture adds up inside it. Limits: these attacks know the model's "
+        "gradients (white box), and a printed or photographed picture would not keep such a fine change."
+    )
 
 with guarded("the method notes"):
     with st.expander("What each method measures, and its known weaknesses", expanded=False):

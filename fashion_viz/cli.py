@@ -1,5 +1,5 @@
 """``python -m fashion_viz`` (or ``fashion-viz``): train, evaluate, predict, info, calc, explain, faithfulness, precompute, visualize, embed,
-layers, calibration, replay.
+layers, calibration, replay, attack.
 
 Errors are one readable sentence and a non-zero exit status; ``--debug`` shows
 the traceback instead.
@@ -168,6 +168,56 @@ def cmd_predict(args) -> int:
         return result
 
     return per_image(args.images, args.json, classify, lambda r: f"{r['label']} ({r['probabilities'][r['label']]:.1%})")
+
+
+def cmd_attack(args) -> int:
+    """Adversarial pictures: each file's picture changed by at most ε grey levels to make the model say something else."""
+    from fashion_viz.engine import Engine
+    from fashion_viz.explain.adversarial import MAX_EPS, attack, smallest_eps
+    from fashion_viz.preprocessing import png_bytes
+    from fashion_viz.storage import load_checked_model
+
+    target = None
+    if args.target is not None:
+        if args.target not in CLASS_NAMES:
+            raise UsageError(f"--target must be one of: {', '.join(CLASS_NAMES)}")
+        target = CLASS_NAMES.index(args.target)
+    if args.eps is None and not args.smallest:
+        raise UsageError("give --eps GREY_LEVELS, or --smallest to find the fewest that change the answer")
+    if args.eps is not None and not 0 <= args.eps <= 255:
+        raise UsageError("--eps is in grey levels, 0-255")
+    engine = Engine(load_checked_model(Path(args.model)).model)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def attacked(path, prepared) -> dict:
+        eps = args.eps
+        if args.smallest:
+            eps = smallest_eps(engine, prepared.image, args.method, args.steps, target, limit=args.eps or MAX_EPS)
+        result = {"path": path, "method": args.method, "eps": eps, "steps": args.steps if args.method == "pgd" else 1,
+                  "target": None if target is None else CLASS_NAMES[target]}
+        if eps is None:
+            before = engine.probabilities(prepared.image)[0]
+            top = int(before.argmax())
+            return {**result, "original": {"class": CLASS_NAMES[top], "probability": float(before[top])}, "adversarial": None, "linf": None, "png": None,
+                    "note": f"no ε up to {args.eps or MAX_EPS} grey levels changes the answer"}
+        made = attack(engine, prepared.image, args.method, eps, args.steps, target)
+        png = out / f"{Path(path).stem}.{args.method}{eps}.png"
+        png.write_bytes(png_bytes(made.adversarial))
+        return {
+            **result,
+            "original": {"class": CLASS_NAMES[made.original_class], "probability": float(made.probabilities_before[made.original_class])},
+            "adversarial": {"class": CLASS_NAMES[made.adversarial_class], "probability": float(made.probabilities_after[made.adversarial_class])},
+            "succeeded": made.succeeded, "linf": made.linf, "png": str(png),
+        }
+
+    def text(r) -> str:
+        if r["adversarial"] is None:
+            return f"{r['original']['class']}: {r['note']}"
+        return (f"{r['original']['class']} ({r['original']['probability']:.1%}) -> {r['adversarial']['class']} ({r['adversarial']['probability']:.1%}) "
+                f"with ε {r['eps']} grey levels ({r['method']}); written to {r['png']}")
+
+    return per_image(args.images, args.json, attacked, text)
 
 
 def cmd_info(args) -> int:
@@ -620,6 +670,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", default=str(SHIPPED_MODEL))
     predict.add_argument("--json", action="store_true", help="one JSON object per line per file")
     predict.set_defaults(func=cmd_predict)
+
+    attack_cmd = sub.add_parser("attack", help="adversarial pictures: change each pixel by at most ε grey levels to make the model say something else")
+    attack_cmd.add_argument("images", nargs="+")
+    attack_cmd.add_argument("--model", default=str(SHIPPED_MODEL))
+    attack_cmd.add_argument("--method", choices=("fgsm", "pgd"), default="fgsm")
+    attack_cmd.add_argument("--eps", type=int, help="the largest change of a pixel, in grey levels (with --smallest: the search's limit, 32 by default)")
+    attack_cmd.add_argument("--steps", type=int, default=20, help="PGD's steps")
+    attack_cmd.add_argument("--target", help="push towards this class (by name) instead of away from the answer")
+    attack_cmd.add_argument("--smallest", action="store_true", help="find the fewest grey levels that change the answer (or reach --target)")
+    attack_cmd.add_argument("--out", required=True, help="folder for the adversarial pictures (28x28 8-bit PNG)")
+    attack_cmd.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    attack_cmd.set_defaults(func=cmd_attack)
 
     info = sub.add_parser("info", help="where the data and models were found, checksums, versions")
     info.add_argument("--json", action="store_true")

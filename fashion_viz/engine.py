@@ -197,12 +197,22 @@ class Engine:
                 return score, tape.gradient(score, x)
 
             function = tf.function(gradients, input_signature=[self._image_spec(), direction, *self._mask_specs()])
+        elif key == "loss_gradients":
+
+            def loss_gradients(x, labels):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    logits = self.trace(x)["logits"]
+                    loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+                return loss, tf.nn.softmax(logits), tape.gradient(loss, x)
+
+            function = tf.function(loss_gradients, input_signature=[self._image_spec(), tf.TensorSpec((None,), tf.int32)])
         elif key.startswith("layer_gradients:"):
             index = self.names.index(key.split(":", 1)[1])
 
             def layer_gradients(x, direction, *masks):
                 with tf.GradientTape() as tape:
-                    tape.watch(x)  # the weights are constants: watching the input records every operation after it
+                    tape.watch(x)  # the weights are not trainable variables: watching the input records every operation after it
                     out = self.trace(x, masks_of(masks))
                     feature = out["outputs"][index]
                     score = tf.linalg.matvec(out["logits"], direction)
@@ -308,6 +318,11 @@ class Engine:
         """(score, d score / d input) per input, where score = logits · direction."""
         score, grad = self._call("gradients", np.asarray(inputs, np.float32), np.asarray(direction, np.float32), *self.unit_masks(off))
         return score, grad[..., 0]
+
+    def loss_gradients(self, inputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cross-entropy of each input's label, probabilities, d loss / d input) for model inputs (n, 28, 28, 1)."""
+        loss, probabilities, grad = self._call("loss_gradients", np.asarray(inputs, np.float32), np.asarray(labels, np.int32))
+        return loss, probabilities, grad[..., 0]
 
     def layer_gradients(self, inputs: np.ndarray, direction: np.ndarray, layer: str, off: dict | None = None):
         """(score, the layer's output, d score / d that output) per input."""

@@ -485,13 +485,14 @@ def train(
     if fraction is not None:
         callbacks.insert(0, dropout_ramp_callback(fraction, config.epochs))
     snapshots: list = []
+    recording_seconds = [0.0]
     if record_replay:
         steps = snapshot_steps(config.epochs, steps_per_epoch, config.steps_per_execution)
         def snapshot_taken(snapshot) -> None:  # listeners written before the replay have no on_snapshot
             if hasattr(listener, "on_snapshot"):
                 listener.on_snapshot(snapshot, steps_per_epoch)
 
-        callbacks.append(replay_callback(steps, steps_per_epoch, snapshots, snapshot_taken))
+        callbacks.append(replay_callback(steps, steps_per_epoch, snapshots, snapshot_taken, recording_seconds))
     model.fashion_history = []
     listener.on_train_begin(config, steps_per_epoch)
     start = time.perf_counter()
@@ -519,7 +520,7 @@ def train(
     result = TrainResult(
         serving, history, seconds, False, steps_run, validation,
         checkpoints=checkpoints if len(checkpoints) == len(CHECKPOINTS) else None,
-        recording=Recording(tuple(snapshots), steps_per_epoch) if snapshots else None,
+        recording=Recording(tuple(snapshots), steps_per_epoch, recording_seconds[0]) if snapshots else None,
     )
     if evaluate_on_test:
         x_test, y_test = data.x_test, data.y_test

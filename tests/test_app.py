@@ -19,8 +19,11 @@ LAYER_NAMES = tuple(layer_names(parse_spec(SEED_SPEC)))  # the shipped model's l
 APP = str(ROOT / "app.py")
 
 
-def open_page(page: str | None = None) -> AppTest:
+def open_page(page: str | None = None, model_path=None) -> AppTest:
+    """The app opened on ``page`` (Home when None), with the session using ``model_path`` when given."""
     at = AppTest.from_file(APP, default_timeout=120)
+    if model_path is not None:
+        at.session_state["model_path"] = str(model_path)
     at.run()
     if page:
         at.switch_page(f"app_pages/{page}.py")
@@ -281,7 +284,7 @@ def test_every_page_works_without_the_dataset(no_dataset, page):
         assert "Test accuracy" in [m.label for m in at.metric], "scores from the model card"
         assert any("apt-get install dataset-fashion-mnist" in i.value for i in at.info)
     if page == "explorer":
-        assert [r for r in at.radio if r.key == "explorer_source"][0].options == ["Sample gallery", "Upload a photo"]
+        assert [r for r in at.radio if r.key == "explorer_source"][0].options == ["Sample gallery", "Upload a photo", "Take a photo", "Draw one"]
         assert any(t.startswith("Prediction:") for t in chart_titles(at))
         assert "embedded sample" in text
     if page is None:

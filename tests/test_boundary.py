@@ -17,7 +17,7 @@ CASES = [
     (None, "app_pages.panels.probability_chart", lambda at: "Test accuracy" in [m.label for m in at.metric]),
     ("architecture", "fashion_viz.figures.architecture.architecture_figure", lambda at: len(at.dataframe) == 1 and len(at.expander) >= 10),
     ("explorer", "fashion_viz.figures.layers.layer_output_figure", lambda at: any(t.startswith("Prediction:") for t in chart_titles(at))),
-    ("why", "fashion_viz.figures.attribution.attribution_grid_figure", lambda at: len(at.dataframe) == 1),
+    ("why", "fashion_viz.figures.attribution.faithfulness_table", lambda at: any(s.value.startswith("Fool it") for s in at.subheader) and len(chart_titles(at)) >= 4),
     ("units", "fashion_viz.figures.units.class_bars", lambda at: any("excite it most" in m.value for m in at.markdown)),
     ("map", "fashion_viz.figures.map.embedding_figure", lambda at: any("looks like these" in m.value for m in at.markdown)),
     ("layers", "fashion_viz.figures.trials.reliability_figure", lambda at: len(at.dataframe) >= 1 and any(s.value == "Which layers matter?" for s in at.subheader)),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 from conftest import IN_CI, write_png
 
@@ -292,7 +293,7 @@ def test_replay_plays_every_snapshot_in_the_browser_and_scrubs_without_a_rerun(p
     assert player.locator("#panel0").get_attribute("src") != before, "the filters change as it plays"
     player.wait_for_function(f"() => window.replayShown.current === {snapshots - 1}", timeout=30_000)
     assert player.locator("#title").text_content().startswith("Epoch 120 ")
-    assert player.get_by_role("button", name=PLAY_LABEL).is_visible(), "back to Play at the end"
+    player.get_by_role("button", name=PLAY_LABEL).wait_for(timeout=5_000)  # back to Play at the end
     runs = count_script_runs_while(page, lambda: player.locator("#time").fill("0"))
     assert runs == 0, "scrubbing is the browser's own: no rerun"
     assert player.locator("#title").text_content().startswith("Epoch 0 ")
@@ -425,7 +426,78 @@ def test_every_page_fits_a_phone(browser, app_url, path):
             wait_for_title(page, "conv1: 32 feature maps")
             assert page.locator(".modebar").count() == 0, "no toolbar over the titles"
             colourbar = page.locator("[data-testid='stPlotlyChart'] .colorbar").first.bounding_box()
-            chart = page.locator("[data-testid='stPlotlyChart'] .main-svg").nth(1).bounding_box()
             assert colourbar["width"] > colourbar["height"], "the colour bar lies flat, under the chart"
     finally:
         context.close()
+
+
+def write_y4m(path, picture: np.ndarray, width: int = 640, height: int = 480, frames: int = 15):
+    """A short raw video (YUV4MPEG2, 4:2:0) of ``picture`` as a catalogue photo: a dark garment on white, for
+    Chromium's fake camera (``--use-file-for-fake-video-capture``)."""
+    from PIL import Image
+
+    side = height - 40
+    garment = 255 - np.asarray(Image.fromarray(picture).resize((side, side), Image.BILINEAR))
+    luma = np.full((height, width), 250, np.uint8)
+    top, left = (height - side) // 2, (width - side) // 2
+    luma[top : top + side, left : left + side] = garment
+    chroma = np.full((height // 2, width // 2), 128, np.uint8).tobytes()
+    with open(path, "wb") as video:
+        video.write(f"YUV4MPEG2 W{width} H{height} F15:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            video.write(b"FRAME\n" + luma.tobytes() + chroma + chroma)
+    return path
+
+
+def test_a_camera_photo_goes_through_the_upload_pipeline(browser, app_url, fmnist, tmp_path):
+    """Chromium's fake camera films a trouser on white; the Explorer classifies the snapshot with its stages shown."""
+    trouser = int(np.flatnonzero(fmnist.y_test == 1)[0])
+    video = write_y4m(tmp_path / "trouser.y4m", fmnist.x_test[trouser])
+    camera_browser = browser.browser_type.launch(executable_path=CHROMIUM, args=[
+        *CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}",
+    ])
+    try:
+        context = camera_browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"])
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{app_url}/explorer")
+        settle(page)
+        page.get_by_text("Take a photo", exact=True).click()
+        settle(page)
+        page.get_by_role("button", name="Take Photo").click()
+        wait_for_title(page, "Prediction: Trouser")
+        assert any("camera photo" in t for t in chart_titles(page))
+        page.get_by_text("How your photo became a 28x28 picture").first.wait_for()
+        no_exceptions(page)
+    finally:
+        camera_browser.close()
+
+
+def test_draw_a_garment_and_the_answer_follows_each_stroke(page, app_url):
+    """streamlit-drawable-canvas on Streamlit 1.67 in Chromium: mouse strokes reach the model after each one."""
+    page.goto(f"{app_url}/explorer")
+    settle(page)
+    page.get_by_text("Draw one", exact=True).click()
+    settle(page)
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+
+    def stroke(*points) -> None:
+        x0, y0 = points[0]
+        page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=8)
+        page.mouse.up()
+        settle(page)
+
+    stroke((0.25, 0.1), (0.75, 0.1))  # a waistband
+    wait_for_title(page, "Prediction:")
+    first = [t for t in chart_titles(page) if t.startswith("Prediction:")][0]
+    stroke((0.3, 0.1), (0.3, 0.95))  # two legs: a pair of trousers
+    stroke((0.7, 0.1), (0.7, 0.95))
+    page.wait_for_function("""t => ![...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")].some(e => e.textContent === t)""", arg=first)
+    assert any(t.startswith("Prediction:") and "your drawing" in t for t in chart_titles(page)), chart_titles(page)
+    page.get_by_text("How your photo became a 28x28 picture").first.wait_for()
+    no_exceptions(page)

@@ -6,8 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
-from test_app import APP
+from test_app import open_page
 
 from fashion_viz.replay.record import Snapshot, snapshot_steps
 from fashion_viz.replay.store import decode_weights, encode_weights, load_replay, replay_path
@@ -253,11 +252,7 @@ def player_html(at) -> str:
 
 
 def test_replay_page_plays_the_shipped_models_training(fmnist, shipped):
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/replay.py")
-    at.run()
-    assert not at.exception
+    at = open_page("replay")
     replay = load_replay(shipped.path, shipped.card.model_sha256)
     data = player_data(player_html(at))
     assert data["frames"] == len(replay) and len(data["panels"]) == 3
@@ -272,12 +267,7 @@ def test_replay_page_explains_a_model_without_one(fmnist):
     from fashion_viz.storage import list_model_files, is_variant
 
     variant = next(p for p in list_model_files() if is_variant(p))
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["model_path"] = str(variant)
-    at.run()
-    at.switch_page("app_pages/replay.py")
-    at.run()
-    assert not at.exception
+    at = open_page("replay", variant)
     assert any("has no replay" in i.value for i in at.info)
 
 
@@ -295,12 +285,7 @@ def test_replay_page_plays_any_model_of_the_family(spec, fmnist, tmp_path, monke
     loaded = load_checked_model(path)
     prepare_replay(Engine(loaded.model), path, loaded.card, fmnist)
     monkeypatch.setenv("FASHION_VIZ_MODELS_DIR", str(tmp_path))
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["model_path"] = str(path)
-    at.run()
-    at.switch_page("app_pages/replay.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
+    at = open_page("replay", path)
     assert not at.error, [e.value for e in at.error] + [i.value for i in at.info]
     data = player_data(player_html(at))
     assert data["frames"] == len(result.recording.snapshots) and len(data["panels"]) == (3 if spec.count("conv") > 1 else 2)

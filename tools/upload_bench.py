@@ -23,9 +23,9 @@ from tools.upload_corpus import CONDITIONS, awkward_files, bad_files, condition_
 TARGET_RATIO = 0.99
 
 
-def photo_accuracy(extractor: ActivationExtractor, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
+def photo_accuracy(engine: Engine, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
-    raw_correct = extractor.probabilities(images).argmax(axis=1) == labels
+    raw_correct = engine.probabilities(images).argmax(axis=1) == labels
     per_format: dict[str, list[bool]] = {}
     start = time.perf_counter()
     for image, label in zip(images, labels):
@@ -38,7 +38,7 @@ def photo_accuracy(extractor: ActivationExtractor, images: np.ndarray, labels: n
                 names.append(name)
             except ImageInputError:
                 per_format.setdefault(name, []).append(False)
-        predicted = extractor.probabilities(np.stack(batch)).argmax(axis=1)
+        predicted = engine.probabilities(np.stack(batch)).argmax(axis=1)
         for name, p in zip(names, predicted):
             per_format.setdefault(name, []).append(bool(p == label))
     seconds = time.perf_counter() - start
@@ -55,9 +55,9 @@ def photo_accuracy(extractor: ActivationExtractor, images: np.ndarray, labels: n
     }
 
 
-def condition_accuracy(extractor: ActivationExtractor, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
+def condition_accuracy(engine: Engine, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
     """Accuracy per photo condition (each image once per condition), and its ratio to the raw arrays'."""
-    raw = float((extractor.probabilities(images).argmax(axis=1) == labels).mean())
+    raw = float((engine.probabilities(images).argmax(axis=1) == labels).mean())
     out = {}
     for number, condition in enumerate(CONDITIONS):
         rng = np.random.default_rng([seed, number])
@@ -68,13 +68,13 @@ def condition_accuracy(extractor: ActivationExtractor, images: np.ndarray, label
             except ImageInputError:
                 correct.append(False)
                 continue
-            correct.append(int(extractor.probabilities(prepared)[0].argmax()) == int(label))
+            correct.append(int(engine.probabilities(prepared)[0].argmax()) == int(label))
         accuracy = float(np.mean(correct))
         out[condition] = {"accuracy": accuracy, "ratio": accuracy / raw if raw else 0.0}
     return {"condition_raw_accuracy": raw, "conditions": out}
 
 
-def corpus_outcomes(extractor: ActivationExtractor, images: np.ndarray) -> dict:
+def corpus_outcomes(engine: Engine, images: np.ndarray) -> dict:
     """How many bad files got the right refusal, and awkward files the plain PNG's answer."""
     bad_right = bad_total = awkward_right = awkward_total = 0
     failures = []
@@ -90,11 +90,11 @@ def corpus_outcomes(extractor: ActivationExtractor, images: np.ndarray) -> dict:
                 else:
                     failures.append(f"{name}: {exc}")
         files = awkward_files(image)
-        reference = extractor.activations(prepare_upload(files[0][1]).image).predicted_class
+        reference = engine.activations(prepare_upload(files[0][1]).image).predicted_class
         for name, data in files[1:]:
             awkward_total += 1
             try:
-                same = extractor.activations(prepare_upload(data).image).predicted_class == reference
+                same = engine.activations(prepare_upload(data).image).predicted_class == reference
             except ImageInputError as exc:
                 failures.append(f"{name}: refused ({exc})")
                 continue
@@ -113,13 +113,13 @@ def run_upload_benchmark(count: int = 1000, as_json: bool = False, seed: int = 0
 
     data = load_fashion_mnist()
     loaded = load_checked_model()
-    extractor = Engine(loaded.model)
+    engine = Engine(loaded.model)
     rng = np.random.default_rng(seed)
     indices = np.sort(rng.choice(len(data.y_test), size=min(count, len(data.y_test)), replace=False))
-    results = photo_accuracy(extractor, data.x_test[indices], data.y_test[indices], seed)
-    results.update(corpus_outcomes(extractor, data.x_test[indices[:10]]))
+    results = photo_accuracy(engine, data.x_test[indices], data.y_test[indices], seed)
+    results.update(corpus_outcomes(engine, data.x_test[indices[:10]]))
     chosen = np.sort(np.random.default_rng(seed + 1).choice(len(data.y_test), size=min(per_condition, len(data.y_test)), replace=False))
-    results.update(condition_accuracy(extractor, data.x_test[chosen], data.y_test[chosen], seed))
+    results.update(condition_accuracy(engine, data.x_test[chosen], data.y_test[chosen], seed))
     results["target_ratio"] = TARGET_RATIO
     results["target_met"] = results["photo_to_raw_ratio"] >= TARGET_RATIO and all(
         c["ratio"] >= TARGET_RATIO for c in results["conditions"].values()

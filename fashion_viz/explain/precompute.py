@@ -21,7 +21,7 @@ from fashion_viz.explain.units import STEPS, UnitAtlas, build_atlas, load_atlas,
 # The replay's views first (a freshly trained model's replay is ready within seconds; fashion_viz.replay.views),
 # the layer trials last (fashion_viz.trials.prepare).
 STAGES = ("replay", "statistics", "visualisations", "map", "trials")
-STAGE_WEIGHTS = {"replay": 0.05, "statistics": 0.03, "visualisations": 0.17, "map": 0.27, "trials": 0.48}  # share of the total time, measured
+STAGE_WEIGHTS = {"replay": 0.08, "statistics": 0.03, "visualisations": 0.16, "map": 0.27, "trials": 0.46}  # share of the total time, measured
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,36 @@ def whatif_figure(before: np.ndarray, after: np.ndarray) -> go.Figure:
     )
 
 
+def adversarial_figure(original: np.ndarray, adversarial: np.ndarray, eps: int) -> go.Figure:
+    """The picture, the attacked picture, and the change between them amplified (+ brighter, − darker, ±ε at full colour)."""
+    gap = np.full((28, 2), np.nan, np.float32)
+    pictures = np.hstack([original.astype(np.float32), gap, adversarial.astype(np.float32)])
+    change = adversarial.astype(np.float32) - original.astype(np.float32)
+    limit = max(int(eps), 1)
+    data = [
+        dict(type="heatmap", z=pictures, colorscale=IMAGE_SCALE, zmin=0, zmax=255, showscale=False, hoverongaps=False,
+             xaxis="x", yaxis="y", hovertemplate="grey level %{z:.0f}<extra></extra>"),
+        dict(type="heatmap", z=change, colorscale=DIVERGING_SCALE, zmin=-limit, zmax=limit, zmid=0, xaxis="x2", yaxis="y2",
+             hovertemplate="changed by %{z:+.0f} grey levels<extra></extra>",
+             colorbar=dict(title=dict(text=f"change<br>(+ {POSITIVE_NAME}, − {NEGATIVE_NAME})"), thickness=10, x=1.0)),
+    ]
+    return figure(
+        data, f"Your picture, attacked (ε = {eps} grey levels), and the change amplified", 300,
+        xaxis=dict(domain=[0.0, 0.62], visible=False), yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),
+        xaxis2=dict(domain=[0.68, 0.93], visible=False), yaxis2=dict(autorange="reversed", scaleanchor="x2", visible=False),
+    )
+
+
+def smallest_change_table(table: dict) -> pd.DataFrame:
+    """"How many grey levels it takes to make it say X" (``explain.adversarial.smallest_changes``), one row per attack."""
+    def levels(eps):
+        return "more than 32" if eps is None else str(eps)
+
+    rows = [{"attack": "FGSM, to any other class", "grey levels": levels(table["fgsm"])}, {"attack": "PGD, to any other class", "grey levels": levels(table["pgd"])}]
+    rows += [{"attack": f"PGD, to make it say {name}", "grey levels": levels(eps)} for name, eps in table["towards"].items()]
+    return pd.DataFrame(rows)
+
+
 def faithfulness_table(report) -> pd.DataFrame:
     """One row per method: deletion and insertion AUC with the random order's beside them, the model-randomisation
     check's median Spearman correlation after each stage and, when measured, the data-randomisation check's."""

@@ -9,6 +9,7 @@ training (:mod:`fashion_viz.replay.views`), so recording costs the run next to n
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ class Recording:
 
     snapshots: tuple[Snapshot, ...]
     steps_per_epoch: int
+    seconds: float = 0.0  # spent in the callback taking them (waiting for the device included)
 
 
 def snapshot_steps(epochs: int, steps_per_epoch: int, steps_per_execution: int = 1) -> tuple[int, ...]:
@@ -57,9 +59,9 @@ def snapshot_steps(epochs: int, steps_per_epoch: int, steps_per_execution: int =
     return tuple(sorted(steps))
 
 
-def replay_callback(steps: tuple[int, ...], steps_per_epoch: int, snapshots: list[Snapshot], on_take=None):
+def replay_callback(steps: tuple[int, ...], steps_per_epoch: int, snapshots: list[Snapshot], on_take=None, spent: list | None = None):
     """A Keras callback appending a :class:`Snapshot` to ``snapshots`` at each of ``steps`` (and passing it to
-    ``on_take``, if given: the Train page follows a run's filters with it).
+    ``on_take``, if given: the Train page follows a run's filters with it). ``spent[0]`` adds up the seconds taken.
 
     It looks at the start of each compiled execution and at each epoch's end, and reads the weights (a
     wait for the device) only when a snapshot is due; batch *begin* hooks run in the training loop itself,
@@ -73,7 +75,10 @@ def replay_callback(steps: tuple[int, ...], steps_per_epoch: int, snapshots: lis
         async_safe = True
 
         def _append(self, step: int):
+            started = time.perf_counter()
             snapshots.append(Snapshot(step, tuple(np.array(w, np.float32) for w in self.model.get_weights())))
+            if spent is not None:
+                spent[0] += time.perf_counter() - started
             if on_take is not None:
                 on_take(snapshots[-1])
 

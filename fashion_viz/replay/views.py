@@ -1,7 +1,7 @@
 """What the replay shows, computed from its snapshots after training: one engine stepped through them.
 
 Per snapshot: the loss and accuracy on the validation split and on 2,000 fixed pictures of the training
-part (eval mode, so every moment is measured alike), the per-class validation accuracy, the probabilities
+part (eval mode, so every moment is measured alike), the per-class validation accuracy and F1, the probabilities
 of the 10 probe pictures (the first test picture of each class), and the dense-layer embedding of 1,000 fixed
 test pictures (the first 100 of each class; 8-bit, ``embedding * embedding_scale``) with its 2-D map. Each moment's map is its own PCA turned,
 mirrored and scaled onto the last moment's (orthogonal Procrustes), so the points move rather than jump.
@@ -23,7 +23,7 @@ from fashion_viz.replay.store import Replay
 PROBES_PER_CLASS = 1
 MAP_PER_CLASS = 100
 TRAIN_PICTURES = 2_000
-LEARNT_SHARE = 0.9  # a class counts as learnt once its validation accuracy reaches this share of its final one
+LEARNT_SHARE = 0.9  # a class counts as learnt once its validation F1 reaches this share of its final one
 
 
 def first_of_each_class(labels: np.ndarray, per_class: int) -> np.ndarray:
@@ -66,7 +66,7 @@ def compute_views(engine, replay: Replay, data, config, progress: Callable[[floa
     images = np.concatenate([x_val, x_tr[train_pick], data.x_test[probes], data.x_test[mapped]])
     cut = np.cumsum([len(x_val), len(train_pick), len(probes)])
     embedding = engine.dense_names[0]
-    out = {name: [] for name in ("val_loss", "val_accuracy", "train_loss", "train_accuracy", "class_accuracy", "probe_probabilities", "map")}
+    out = {name: [] for name in ("val_loss", "val_accuracy", "train_loss", "train_accuracy", "class_accuracy", "class_f1", "probe_probabilities", "map")}
     features = []
     for k, weights in enumerate(replay.weights):
         engine.load_weights(weights)
@@ -78,7 +78,10 @@ def compute_views(engine, replay: Replay, data, config, progress: Callable[[floa
         for name, value in zip(("train_loss", "train_accuracy"), _loss_and_accuracy(train, y_tr[train_pick])):
             out[name].append(value)
         predicted = val.argmax(1)
-        out["class_accuracy"].append([float(np.mean(predicted[y_val == c] == c)) if np.any(y_val == c) else np.nan for c in range(len(CLASS_NAMES))])
+        recall = np.array([np.mean(predicted[y_val == c] == c) if np.any(y_val == c) else np.nan for c in range(len(CLASS_NAMES))])
+        precision = np.array([np.mean(y_val[predicted == c] == c) if np.any(predicted == c) else 0.0 for c in range(len(CLASS_NAMES))])
+        out["class_accuracy"].append(recall)
+        out["class_f1"].append(np.where(recall + precision > 0, 2 * recall * precision / np.maximum(recall + precision, 1e-12), 0.0))
         out["probe_probabilities"].append(probe)
         if progress:
             progress(0.9 * (k + 1) / len(replay))
@@ -132,7 +135,8 @@ def require_replay(model_path, card) -> Replay:
 
 @dataclass(frozen=True)
 class LearningOrder:
-    """When each class was learnt: the first epoch its validation accuracy reached LEARNT_SHARE of its final one."""
+    """When each class was learnt: the first epoch its validation F1 reached LEARNT_SHARE of its final one. F1, not
+    accuracy: an early network that calls everything a Coat has every coat right, and has learnt nothing."""
 
     epoch: dict  # class name -> epoch (float)
     final: dict  # class name -> final validation accuracy
@@ -142,11 +146,11 @@ class LearningOrder:
 
 
 def learning_order(replay: Replay) -> LearningOrder:
-    accuracy = np.asarray(replay.views["class_accuracy"])
+    f1, accuracy = np.asarray(replay.views["class_f1"]), np.asarray(replay.views["class_accuracy"])
     epochs = replay.epochs
     learnt, final = {}, {}
     for c, name in enumerate(CLASS_NAMES):
-        reached = np.flatnonzero(accuracy[:, c] >= LEARNT_SHARE * accuracy[-1, c])
+        reached = np.flatnonzero(f1[:, c] >= LEARNT_SHARE * f1[-1, c])
         learnt[name] = float(epochs[reached[0]])
         final[name] = float(accuracy[-1, c])
     return LearningOrder(learnt, final)
