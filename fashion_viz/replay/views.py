@@ -4,7 +4,7 @@ Per snapshot: the loss and accuracy on the validation split and on 2,000 fixed p
 part (eval mode, so every moment is measured alike), the per-class validation accuracy and F1, the probabilities
 of the 10 probe pictures (the first test picture of each class), and the dense-layer embedding of 1,000 fixed
 test pictures (the first 100 of each class; 8-bit, ``embedding * embedding_scale``) with its 2-D map. Each moment's map is its own PCA turned,
-mirrored and scaled onto the last moment's (orthogonal Procrustes), so the points move rather than jump.
+mirrored onto the last moment's (orthogonal Procrustes) and scaled to its spread, so the points move rather than jump.
 A probe picture's layer outputs over the snapshots are computed when asked (:func:`probe_layer_outputs`).
 """
 
@@ -32,7 +32,8 @@ def first_of_each_class(labels: np.ndarray, per_class: int) -> np.ndarray:
 
 
 def aligned_pca(features: np.ndarray, target: np.ndarray | None) -> np.ndarray:
-    """(n, 2): the features' first two principal components, turned and scaled onto ``target`` when given."""
+    """(n, 2): the features' first two principal components; when ``target`` is given, turned (and mirrored) onto it
+    and scaled to its spread. Least squares would shrink an early moment's map towards a point, its fit being poor."""
     centred = features - features.mean(axis=0)
     if not np.any(centred):
         return np.zeros((len(features), 2), np.float32)
@@ -42,8 +43,9 @@ def aligned_pca(features: np.ndarray, target: np.ndarray | None) -> np.ndarray:
         return points.astype(np.float32)
     from scipy.linalg import orthogonal_procrustes
 
-    rotation, scale = orthogonal_procrustes(points, target)
-    return (points @ rotation * scale / max(np.sum(points**2), 1e-12)).astype(np.float32)
+    rotation, _ = orthogonal_procrustes(points, target)
+    spread = np.sqrt(np.sum((target - target.mean(axis=0)) ** 2) / max(np.sum(points**2), 1e-12))
+    return (points @ rotation * spread).astype(np.float32)
 
 
 def _loss_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
