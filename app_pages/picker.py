@@ -86,7 +86,7 @@ def upload_widget(key: str) -> ChosenImage | None:
         if kept is not None:
             st.caption(f"Showing your last upload, {kept.caption.removeprefix('upload: ')}.")
         return kept
-    return _prepared_photo(uploaded.name, uploaded.getvalue(), f"upload: {uploaded.name}", state.LAST_UPLOAD)
+    return _prepared_photo(uploaded.name, uploaded.getvalue(), f"upload: {uploaded.name}", state.LAST_UPLOAD, "upload")
 
 
 def camera_widget(key: str) -> ChosenImage | None:
@@ -107,7 +107,7 @@ def camera_widget(key: str) -> ChosenImage | None:
         if kept is not None:
             st.caption("Showing your last photo.")
         return kept
-    return _prepared_photo("Your photo", shot.getvalue(), "camera photo", state.LAST_CAMERA)
+    return _prepared_photo("Your photo", shot.getvalue(), "camera photo", state.LAST_CAMERA, "photo")
 
 
 def drawing_widget(key: str) -> ChosenImage | None:
@@ -129,18 +129,18 @@ def drawing_widget(key: str) -> ChosenImage | None:
     if drawn.image_data is None or not np.asarray(drawn.image_data)[..., :3].any():
         st.caption("Draw a garment with the mouse or a finger: the model answers after each stroke.")
         return None
-    return _prepared_photo("Your drawing", drawn.image_bytes, "your drawing", state.LAST_DRAWING)
+    return _prepared_photo("Your drawing", drawn.image_bytes, "your drawing", state.LAST_DRAWING, "drawing")
 
 
-def _prepared_photo(name: str, data: bytes, caption: str, kept_key: str) -> ChosenImage | None:
-    """A photo's bytes through the upload pipeline; a failure is a message above the last good photo, kept under ``kept_key``."""
+def _prepared_photo(name: str, data: bytes, caption: str, kept_key: str, noun: str) -> ChosenImage | None:
+    """A picture's bytes through the upload pipeline; a failure is a message above the last good one (a ``noun``), kept under ``kept_key``."""
     kept = st.session_state.get(kept_key)
     try:
         if len(data) > MAX_BYTES:
             raise ImageInputError(f"The file is {len(data) / 1e6:.1f} MB; the limit is 10 MB.")
         prepared = prepare_upload(data)
     except ImageInputError as exc:
-        st.error(f"{name}: {exc}" + (" Still showing your last good one." if kept is not None else ""))
+        st.error(f"{name}: {exc}" + (f" Still showing your last good {noun}." if kept is not None else ""))
         return kept
     chosen = ChosenImage(prepared.image, caption, prepared=prepared)
     st.session_state[kept_key] = chosen

@@ -107,3 +107,12 @@ def test_why_page_fools_the_model_and_finds_the_smallest_change(fmnist):
     assert not at.exception
     tables = [d.value for d in at.dataframe if list(d.value.columns) == ["attack", "grey levels"]]
     assert len(tables) == 1 and len(tables[0]) == 11
+
+
+def test_the_bench_times_the_lab_beside_a_plain_forward_pass():
+    from tools.bench import TARGETS, bench_adversarial
+
+    figures = bench_adversarial(repeats=2)
+    assert set(figures) == {"attack_fgsm_ms", "attack_pgd20_ms", "attack_smallest_s", "attack_baseline_forward_ms"}
+    assert all(value > 0 for value in figures.values())
+    assert {"attack_fgsm_ms", "attack_pgd20_ms", "attack_smallest_s"} <= set(TARGETS), "each has its target in bench"

@@ -449,8 +449,26 @@ def write_y4m(path, picture: np.ndarray, width: int = 640, height: int = 480, fr
     return path
 
 
-def test_a_camera_photo_goes_through_the_upload_pipeline(browser, app_url, fmnist, tmp_path):
-    """Chromium's fake camera films a trouser on white; the Explorer classifies the snapshot with its stages shown."""
+PICTURE_PAGES = ["", "explorer", "why", "map"]  # every page that takes a picture
+
+
+def wait_for_answer(page, path: str, source: str, label: str | None = None) -> None:
+    """The page has answered for the picture from ``source`` ("camera photo", "your drawing"): its prediction
+    (of class ``label`` when given) on Home and the Explorer, its probabilities on Why, its neighbours on the Map."""
+    if path in ("", "explorer"):
+        wait_for_title(page, f"Prediction: {label}" if label else "Prediction:")
+        assert any(source in t for t in chart_titles(page)), chart_titles(page)
+    elif path == "why":
+        page.get_by_text("Fool it: how little does it take to change the answer?").wait_for()
+        if label:
+            wait_for_title(page, f"{label} (")
+    else:
+        page.get_by_text("The model thinks your picture looks like these").wait_for()
+
+
+@pytest.mark.parametrize("path", PICTURE_PAGES)
+def test_a_camera_photo_goes_through_the_upload_pipeline(browser, app_url, fmnist, tmp_path, path):
+    """Chromium's fake camera films a trouser on white; every page that takes a picture answers for the snapshot."""
     trouser = int(np.flatnonzero(fmnist.y_test == 1)[0])
     video = write_y4m(tmp_path / "trouser.y4m", fmnist.x_test[trouser])
     camera_browser = browser.browser_type.launch(executable_path=CHROMIUM, args=[
@@ -460,22 +478,24 @@ def test_a_camera_photo_goes_through_the_upload_pipeline(browser, app_url, fmnis
         context = camera_browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"])
         page = context.new_page()
         page.set_default_timeout(60_000)
-        page.goto(f"{app_url}/explorer")
+        page.goto(f"{app_url}/{path}")
         settle(page)
         page.get_by_text("Take a photo", exact=True).click()
         settle(page)
         page.get_by_role("button", name="Take Photo").click()
-        wait_for_title(page, "Prediction: Trouser")
-        assert any("camera photo" in t for t in chart_titles(page))
-        page.get_by_text("How your photo became a 28x28 picture").first.wait_for()
+        wait_for_answer(page, path, "camera photo", "Trouser")
+        if path == "explorer":
+            page.get_by_text("How your photo became a 28x28 picture").first.wait_for()
         no_exceptions(page)
     finally:
         camera_browser.close()
 
 
-def test_draw_a_garment_and_the_answer_follows_each_stroke(page, app_url):
-    """streamlit-drawable-canvas on Streamlit 1.67 in Chromium: mouse strokes reach the model after each one."""
-    page.goto(f"{app_url}/explorer")
+@pytest.mark.parametrize("path", PICTURE_PAGES)
+def test_draw_a_garment_and_the_answer_follows_each_stroke(page, app_url, path):
+    """streamlit-drawable-canvas on Streamlit 1.67 in Chromium: mouse strokes reach the model after each one, on
+    every page that takes a picture."""
+    page.goto(f"{app_url}/{path}")
     settle(page)
     page.get_by_text("Draw one", exact=True).click()
     settle(page)
@@ -493,11 +513,13 @@ def test_draw_a_garment_and_the_answer_follows_each_stroke(page, app_url):
         settle(page)
 
     stroke((0.25, 0.1), (0.75, 0.1))  # a waistband
-    wait_for_title(page, "Prediction:")
-    first = [t for t in chart_titles(page) if t.startswith("Prediction:")][0]
-    stroke((0.3, 0.1), (0.3, 0.95))  # two legs: a pair of trousers
-    stroke((0.7, 0.1), (0.7, 0.95))
-    page.wait_for_function("""t => ![...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")].some(e => e.textContent === t)""", arg=first)
-    assert any(t.startswith("Prediction:") and "your drawing" in t for t in chart_titles(page)), chart_titles(page)
-    page.get_by_text("How your photo became a 28x28 picture").first.wait_for()
+    wait_for_answer(page, path, "your drawing")
+    first = [t for t in chart_titles(page) if t.startswith("Prediction:")]
+    assert count_script_runs_while(page, lambda: stroke((0.3, 0.1), (0.3, 0.95))) >= 1, "a finished stroke reruns the page"
+    stroke((0.7, 0.1), (0.7, 0.95))  # two legs: a pair of trousers
+    wait_for_answer(page, path, "your drawing")
+    if first:  # Home and the Explorer: the prediction's title follows the drawing
+        page.wait_for_function("""t => ![...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")].some(e => e.textContent === t)""", arg=first[0])
+    if path == "explorer":
+        page.get_by_text("How your photo became a 28x28 picture").first.wait_for()
     no_exceptions(page)

@@ -34,6 +34,9 @@ TARGETS = {
     "attr_smoothgrad_ms": ("<=", 150.0),
     "attr_occlusion_ms": ("<=", 150.0),
     "whatif_change_ms": ("<=", 30.0),
+    "attack_fgsm_ms": ("<=", 20.0),
+    "attack_pgd20_ms": ("<=", 150.0),
+    "attack_smallest_s": ("<=", 1.0),
     "units_page_ms": ("<=", 100.0),
     "map_place_ms": ("<=", 100.0),
     # What a person waits for in Chromium, as a ratio to a minimal Streamlit app in the same run (tools/browser_bench.py).
@@ -206,6 +209,29 @@ def bench_attribution(repeats: int = 15) -> dict:
     results["whatif_change_ms"] = round(median_time(change, 30, warmup=2) * 1000, 2)
     results["attr_baseline_forward_ms"] = round(median_time(lambda: scorer.activations(images[7]), 30, warmup=2) * 1000, 2)
     return results
+
+
+def bench_adversarial(repeats: int = 10) -> dict:
+    """The Why page's adversarial lab on the sample pictures: one FGSM, one PGD of 20 steps, one smallest-ε search
+    (every whole ε up to 32 at once), beside the engine's plain forward pass in the same run."""
+    from fashion_viz.data import load_sample
+    from fashion_viz.engine import Engine
+    from fashion_viz.explain.adversarial import attack, smallest_eps
+    from fashion_viz.storage import load_checked_model
+
+    engine = Engine(load_checked_model().model)
+    images = load_sample().images
+    counter = iter(range(10**6))
+
+    def picture():
+        return images[next(counter) % len(images)]
+
+    return {
+        "attack_fgsm_ms": round(median_time(lambda: attack(engine, picture(), "fgsm", 8), repeats, warmup=2) * 1000, 1),
+        "attack_pgd20_ms": round(median_time(lambda: attack(engine, picture(), "pgd", 8, 20), repeats, warmup=2) * 1000, 1),
+        "attack_smallest_s": round(median_time(lambda: smallest_eps(engine, picture(), "pgd", 20), 5, warmup=1), 3),
+        "attack_baseline_forward_ms": round(median_time(lambda: engine.activations(picture()), 30, warmup=2) * 1000, 2),
+    }
 
 
 def bench_faithfulness(count: int = 500) -> dict:
@@ -420,7 +446,7 @@ def run_benchmarks(quick: bool = False, as_json: bool = False) -> int:
     def bench_units_on_dataset() -> dict:
         return bench_units(fresh=not quick)  # --quick reports the stored precompute times instead of measuring them
 
-    sections = [bench_explorer, bench_arithmetic, bench_attribution, bench_rerun, bench_units_on_dataset, bench_browser, bench_server]
+    sections = [bench_explorer, bench_arithmetic, bench_attribution, bench_adversarial, bench_rerun, bench_units_on_dataset, bench_browser, bench_server]
     if not quick:
         from fashion_viz.data import load_fashion_mnist
 
