@@ -376,6 +376,7 @@ def _replay_engine(identity: tuple):
 @st.cache_resource(show_spinner="Drawing every snapshot…", max_entries=16)
 def _replay_player(identity: tuple, replay_identity: tuple, probe: int, layer: str, second_filter: int) -> str:
     from fashion_viz.figures.replay import filter_pictures, map_pictures, replay_player_html, vector_pictures
+    from fashion_viz.palette import NEGATIVE_NAME, POSITIVE_NAME
     from fashion_viz.replay.views import layer_weights, probe_layer_outputs
 
     loaded = _load_model(identity)
@@ -384,7 +385,7 @@ def _replay_player(identity: tuple, replay_identity: tuple, probe: int, layer: s
     image = dataset().x_test[int(replay.views["probe_indices"][probe])]
     first, *later = engine.conv_names
     kernels = layer_weights(engine, replay, first)
-    panels = [(f"{first}'s {kernels.shape[-1]} filters (+ orange, − blue)", filter_pictures(kernels[:, :, :, 0, :]))]
+    panels = [(f"{first}'s {kernels.shape[-1]} filters (+ {POSITIVE_NAME}, − {NEGATIVE_NAME})", filter_pictures(kernels[:, :, :, 0, :]))]
     if later:
         panels.append((f"{later[0]} filter {second_filter}: its weights on each {first} map", filter_pictures(layer_weights(engine, replay, later[0])[..., second_filter])))
     outputs = probe_layer_outputs(engine, replay, image, layer)

@@ -261,6 +261,9 @@ def test_replay_page_plays_the_shipped_models_training(fmnist, shipped):
     assert not at.exception
     data = player_data(player_html(at))
     assert data["panels"][-1]["title"].startswith("The probe picture at pool1")
+    at.selectbox(key="replay_layer_widget").set_value("dense1").run()  # a vector layer: its units as a grid
+    assert not at.exception
+    assert player_data(player_html(at))["panels"][-1]["title"].startswith("The probe picture at dense1")
 
 
 def test_replay_page_explains_a_model_without_one(fmnist):

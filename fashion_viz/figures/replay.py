@@ -90,10 +90,14 @@ def vector_pictures(outputs: np.ndarray, columns: int = 16) -> list[Image.Image]
     """A vector layer's output (snapshots, units) as a grid of cells, each moment scaled to its own largest value."""
     units = outputs.shape[1]
     rows = -(-units // columns)
-    padded = np.full((len(outputs), rows * columns), np.nan, np.float32)
-    padded[:, :units] = outputs
     table = colour_table(ACTIVATION_SCALE)
-    return [_indexed((v / v[:units].max() if v[:units].max() > 0 else np.nan_to_num(v) * 0).reshape(rows, columns), table) for v in padded]
+    pictures = []
+    for values in outputs:
+        top = float(values.max())
+        cells = np.full(rows * columns, np.nan, np.float32)  # the cells after the last unit are gaps
+        cells[:units] = values / top if top > 0 else 0.0
+        pictures.append(_indexed(cells.reshape(rows, columns), table))
+    return pictures
 
 
 def scatter_pictures(xy: np.ndarray, labels: np.ndarray, size: int = MAP_PX) -> list[Image.Image]:

@@ -65,16 +65,16 @@ def compute_views(engine, replay: Replay, data, config, progress: Callable[[floa
     train_pick = np.random.default_rng(0).permutation(len(x_tr))[:TRAIN_PICTURES]
     probes = first_of_each_class(data.y_test, PROBES_PER_CLASS)
     mapped = first_of_each_class(data.y_test, MAP_PER_CLASS)
-    images = np.concatenate([x_val, x_tr[train_pick], data.x_test[probes], data.x_test[mapped]])
-    cut = np.cumsum([len(x_val), len(train_pick), len(probes)])
+    scored = np.concatenate([x_val, x_tr[train_pick], data.x_test[probes]])  # one pass per snapshot for every score
+    cut = np.cumsum([len(x_val), len(train_pick)])
     embedding = engine.dense_names[0]
     out = {name: [] for name in ("val_loss", "val_accuracy", "train_loss", "train_accuracy", "class_accuracy", "class_f1", "probe_probabilities", "map")}
     features = []
     for k, weights in enumerate(replay.weights):
         engine.load_weights(weights)
-        probabilities = engine.probabilities(images)
-        features.append(engine.layer_features(images[cut[2]:], embedding))
-        val, train, probe = probabilities[: cut[0]], probabilities[cut[0] : cut[1]], probabilities[cut[1] : cut[2]]
+        probabilities = engine.probabilities(scored)
+        features.append(engine.layer_features(data.x_test[mapped], embedding))
+        val, train, probe = probabilities[: cut[0]], probabilities[cut[0] : cut[1]], probabilities[cut[1] :]
         for name, value in zip(("val_loss", "val_accuracy"), _loss_and_accuracy(val, y_val)):
             out[name].append(value)
         for name, value in zip(("train_loss", "train_accuracy"), _loss_and_accuracy(train, y_tr[train_pick])):
