@@ -16,7 +16,7 @@ from fashion_viz.explain.whatif import InputEdit, edit_image, explain_change, st
 from fashion_viz.figures.attribution import adversarial_figure, attribution_grid_figure, faithfulness_table, smallest_change_table, whatif_figure
 from fashion_viz.figures.prediction import probability_chart
 
-ATTACKS = {"fgsm": "FGSM (one step)", "pgd": "PGD (many steps)"}
+ATTACKS = {"fgsm": "FGSM", "pgd": "PGD"}
 LAB_MAPS = ("saliency", "gradcam")  # the adversarial lab's before-and-after maps
 
 loaded = require_model()
@@ -138,7 +138,10 @@ with guarded("the attribution maps and what-if"):
 with guarded("the adversarial lab"):
     st.subheader("Fool it: how little does it take to change the answer?")
     a, b, c, d = st.columns([1.2, 1.6, 1.4, 1.6])
-    attack_method = a.segmented_control("Attack", list(ATTACKS), format_func=ATTACKS.get, default="fgsm", key="why_attack_method") or "fgsm"
+    attack_method = a.segmented_control(
+        "Attack", list(ATTACKS), format_func=ATTACKS.get, default="fgsm", key="why_attack_method",
+        help="FGSM: one step of ε against the answer's gradient. PGD: many small steps, each kept within ε.",
+    ) or "fgsm"
     eps = b.slider("ε: the most any pixel may change (grey levels of 255)", 0, MAX_EPS, 8, key="why_attack_eps")
     steps = c.slider("PGD steps", 1, 50, PGD_STEPS, key="why_attack_steps", disabled=attack_method != "pgd")
     towards = d.selectbox("Towards", ["any other class", *CLASS_NAMES], key="why_attack_target")
