@@ -177,7 +177,9 @@ PLAYER_HTML = """<!doctype html><html><head><meta charset="utf-8"><style>
 body { margin: 0; font-family: %FONT%; font-size: 13px; color: %INK%; background: white; }
 .controls { display: flex; align-items: center; gap: 10px; margin: 4px 0 10px; flex-wrap: wrap; }
 .controls button { font: inherit; font-size: 14px; padding: 5px 14px; border: 1px solid %HIGHLIGHT%; border-radius: 6px; background: white; color: %INK%; cursor: pointer; min-width: 92px; }
-.controls input[type=range] { flex: 1; min-width: 160px; accent-color: %HIGHLIGHT%; }
+.controls input[type=range] { flex: 1; min-width: 160px; -webkit-appearance: none; appearance: none; height: 6px; border-radius: 3px; background: %GRID%; }
+.controls input[type=range]::-webkit-slider-thumb { -webkit-appearance: none; width: 16px; height: 16px; border-radius: 50%; background: %HIGHLIGHT%; cursor: pointer; }
+.controls input[type=range]::-moz-range-thumb { width: 16px; height: 16px; border: 0; border-radius: 50%; background: %HIGHLIGHT%; cursor: pointer; }
 #title { font-weight: 600; font-size: 15px; min-width: 300px; }
 .grid { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); grid-auto-flow: row dense; gap: 14px 22px; }
 .panel { margin: 0; min-width: 0; }
