@@ -506,7 +506,7 @@ def cmd_precompute(args) -> int:
         "map_seconds": round(views.embedding.seconds, 2),
         "trials": str(trials_path(loaded.path)),
         "trials_seconds": round(sum(trials["seconds"].values()), 2),
-        "replay": str(replay_path(loaded.path)) if replayed else None,
+        "replay": str(replay_path(loaded.path)) if replayed is not None else None,
     }
     print(json.dumps(report) if args.json else f"Wrote {report['units']} ({report['units_seconds']} s), {report['map']} ({report['map_method']}, {report['map_seconds']} s) and {report['trials']} ({report['trials_seconds']} s).")
     return EXIT_OK
@@ -539,8 +539,7 @@ def cmd_replay(args) -> int:
     engine = Engine(loaded.model)
     if not replay.views:
         print(f"Preparing the replay's views for {loaded.path.name} (once per model, about half a minute)…", file=sys.stderr, flush=True)
-        prepare_replay(engine, loaded.path, loaded.card, load_fashion_mnist())
-        replay = require_replay(loaded.path, loaded.card)
+        replay = prepare_replay(engine, loaded.path, loaded.card, load_fashion_mnist())
     views = replay.views
     if args.gif:
         first = engine.conv_names[0]

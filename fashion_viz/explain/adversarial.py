@@ -58,17 +58,16 @@ class Attack:
         return self.adversarial_class == self.target
 
 
-def _perturb(engine, image: np.ndarray, eps: np.ndarray, method: str, steps: int, target: int | None) -> tuple[np.ndarray, np.ndarray, int]:
-    """(adversarial pictures (k, 28, 28) uint8, their probabilities (k, 10), the model's answer before), one per ε in ``eps``."""
+def _perturb(engine, image: np.ndarray, eps: np.ndarray, method: str, steps: int, label: int, towards: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(adversarial pictures (k, 28, 28) uint8, their probabilities (k, 10)), one per ε in ``eps``: the loss of
+    ``label`` pushed up (away from the model's answer) or, ``towards`` it, down."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     eps = np.asarray(eps, np.float32)
     x0 = np.repeat(model_input(image), len(eps), axis=0)
     box = (eps / PIXEL_MAX)[:, None, None, None]
-    _, probabilities, _ = engine.loss_gradients(x0[:1], np.zeros(1))
-    answer = int(np.argmax(probabilities[0]))
-    labels = np.full(len(eps), answer if target is None else target, np.int32)
-    sign = 1.0 if target is None else -1.0  # away from the answer's loss is up; towards the target's is down
+    labels = np.full(len(eps), label, np.int32)
+    sign = -1.0 if towards else 1.0
     x = x0.copy()
     for _ in range(1 if method == "fgsm" else steps):
         grad = engine.loss_gradients(x, labels)[2][..., None]
@@ -77,7 +76,7 @@ def _perturb(engine, image: np.ndarray, eps: np.ndarray, method: str, steps: int
     grey = image.astype(np.float32)[None]
     adversarial = np.clip(np.round(x[..., 0] * PIXEL_MAX), grey - eps[:, None, None], grey + eps[:, None, None])
     adversarial = np.clip(adversarial, 0, 255).astype(np.uint8)
-    return adversarial, engine.probabilities(adversarial), answer
+    return adversarial, engine.probabilities(adversarial)
 
 
 def attack(engine, image: np.ndarray, method: str = "fgsm", eps: int = 8, steps: int = PGD_STEPS, target: int | None = None) -> Attack:
@@ -87,16 +86,18 @@ def attack(engine, image: np.ndarray, method: str = "fgsm", eps: int = 8, steps:
     if target is not None and not 0 <= target < len(CLASS_NAMES):
         raise ValueError(f"target must be a class number 0-{len(CLASS_NAMES) - 1}")
     image = np.asarray(image, np.uint8)
-    adversarial, probabilities, _ = _perturb(engine, image, [eps], method, steps, target)
     before = engine.probabilities(image)[0]
+    label = int(np.argmax(before)) if target is None else target
+    adversarial, probabilities = _perturb(engine, image, [eps], method, steps, label, towards=target is not None)
     return Attack(method, int(eps), steps if method == "pgd" else 1, target, image, adversarial[0], before, probabilities[0])
 
 
 def smallest_eps(engine, image: np.ndarray, method: str, steps: int = PGD_STEPS, target: int | None = None, limit: int = MAX_EPS) -> int | None:
     """The fewest whole grey levels for which the attack changes the answer (or reaches ``target``); None up to ``limit``."""
     image = np.asarray(image, np.uint8)
+    answer = int(np.argmax(engine.probabilities(image)[0]))
     eps = np.arange(1, limit + 1)
-    _, probabilities, answer = _perturb(engine, image, eps, method, steps, target)
+    _, probabilities = _perturb(engine, image, eps, method, steps, answer if target is None else target, towards=target is not None)
     predicted = probabilities.argmax(axis=1)
     flipped = predicted != answer if target is None else predicted == target
     for candidate in eps[flipped]:  # confirmed alone, as attack() makes it: a batch can round a gradient's sign otherwise

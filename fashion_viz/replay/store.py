@@ -94,8 +94,11 @@ def read_replay_arrays(model_path: Path, model_sha256: str) -> dict | None:
 def load_replay(model_path: Path, model_sha256: str) -> Replay | None:
     """The replay of this exact model file, or None (none recorded, unreadable, or another file's)."""
     stored = read_replay_arrays(model_path, model_sha256)
-    if stored is None:
-        return None
+    return None if stored is None else replay_from_arrays(stored, model_sha256)
+
+
+def replay_from_arrays(stored: dict, model_sha256: str) -> Replay:
+    """A :class:`Replay` from the arrays of its file (:func:`read_replay_arrays`)."""
     return Replay(
         model_sha256=model_sha256,
         steps=np.asarray(stored["steps"]),

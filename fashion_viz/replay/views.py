@@ -10,6 +10,7 @@ A probe picture's layer outputs over the snapshots are computed when asked (:fun
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from dataclasses import dataclass
@@ -158,23 +159,23 @@ def learning_order(replay: Replay) -> LearningOrder:
     return LearningOrder(learnt, final)
 
 
-def prepare_replay(engine, model_path, card, data, progress: Callable[[float], None] | None = None, force: bool = False) -> bool:
-    """Compute and store the views of a model's recorded replay (unless stored already); False when it has no recording.
+def prepare_replay(engine, model_path, card, data, progress: Callable[[float], None] | None = None, force: bool = False) -> Replay | None:
+    """The model's recorded replay with its views, computed and stored first unless they are; None without a recording.
 
     ``engine`` is moved through the snapshots, so it must be the preparation's own.
     """
-    from fashion_viz.replay.store import load_replay, read_replay_arrays, save_replay
+    from fashion_viz.replay.store import read_replay_arrays, replay_from_arrays, save_replay
     from fashion_viz.training import config_of_card
 
-    replay = load_replay(model_path, card.model_sha256)
-    if replay is None:
-        return False
-    if replay.views and not force:
-        return True
-    views = compute_views(engine, replay, data, config_of_card(card), progress)
     stored = read_replay_arrays(model_path, card.model_sha256)
+    if stored is None:
+        return None
+    replay = replay_from_arrays(stored, card.model_sha256)
+    if replay.views and not force:
+        return replay
+    views = compute_views(engine, replay, data, config_of_card(card), progress)
     weights = {key: value for key, value in stored.items() if key.startswith(("final__", "delta__"))}
     save_replay(model_path, card.model_sha256, replay.steps, replay.steps_per_epoch, weights, views)
     if progress:
         progress(1.0)
-    return True
+    return dataclasses.replace(replay, views=views)
