@@ -210,7 +210,10 @@ def _softmax(calc: Calculation) -> None:
     _check_line(calc)
     temperature = st.slider("Temperature T: softmax(logits / T)", 0.25, 5.0, 1.0, 0.25, key="calc_temperature",
                             help="T > 1 flattens the probabilities, T < 1 sharpens them; the ranking never changes.")
-    show_figure(temperature_figure(calc.logits, softmax_with_temperature(calc.logits, temperature), temperature), "calc_temperature_chart")
+    if temperature == 1.0:  # the layer's own chart above already shows softmax at T = 1: one chart fewer to draw
+        st.caption("Move the slider to compare the probabilities at another temperature with these.")
+    else:
+        show_figure(temperature_figure(calc.logits, softmax_with_temperature(calc.logits, temperature), temperature), "calc_temperature_chart")
     items = [(f"dense unit {i}: {calc.inputs[i]:.3f} x {calc.weights[i]:+.3f}", v) for i, v in top_contributions(calc, 10)]
     show_figure(contributions_figure(items, f"What makes the {CLASS_NAMES[calc.at[0]]} logit: the 10 largest of {len(calc.inputs)} terms"), "calc_contributions")
 

@@ -11,7 +11,7 @@ from app_pages.picker import image_picker
 from fashion_viz import CLASS_NAMES
 from fashion_viz.explain.arithmetic import softmax_with_temperature
 from fashion_viz.figures.base import upscale
-from fashion_viz.figures.layers import LABEL_TRACE, PIXEL_TRACE, kernel_mosaic, layer_output_figure, single_map_figure
+from fashion_viz.figures.layers import LABEL_TRACE, PIXEL_TRACE, kernel_mosaic, layer_output_figure
 from fashion_viz.layer_guide import shape_text
 from fashion_viz.palette import NEGATIVE_NAME, POSITIVE_NAME
 
@@ -137,17 +137,24 @@ def _layer_view(chosen, activations, comparison, other_activations) -> None:
 
             def map_clicked() -> None:
                 labels = clicked_points(chart_key, LABEL_TRACE)  # the channel-number markers
+                pixels = clicked_points(chart_key, PIXEL_TRACE)  # the large map's pixels
                 if labels:
                     st.session_state[state.CHANNEL_INDEX] = int(labels[0]["point_index"])
+                elif pixels:
+                    st.session_state[state.CALC_ROW], st.session_state[state.CALC_COL] = (int(v) for v in customdata_values(pixels[0])[:2])
 
             st.session_state[channel_key] = channel
             channel_choice.selectbox("Channel to see large (or click a map's number)", range(channels), key=channel_key, on_change=channel_picked)
             if chosen_channel != channel:
                 channel_choice.caption(f"Your channel {chosen_channel} is not among this layer's {channels}; showing channel {channel}. It comes back on layers that have it.")
             mine, theirs = st.columns(2) if comparison is not None else (st.container(), None)
-            with mine:
+            narrow = on_phone() or theirs is not None
+            with mine:  # the mosaic and the chosen channel large, one chart (one chart fewer to draw per step)
                 show_figure(
-                    layer_output_figure(output, info, shared_scale=shared, highlight=channel, columns=PHONE_MOSAIC_COLUMNS if on_phone() or theirs else None),
+                    layer_output_figure(
+                        output, info, shared_scale=shared, highlight=channel, columns=PHONE_MOSAIC_COLUMNS if narrow else None,
+                        large=True, mark=spatial_position(output.values, channel), stacked=narrow,
+                    ),
                     chart_key,
                     on_select=map_clicked,
                     selection_mode="points",
@@ -179,27 +186,14 @@ def _layer_view(chosen, activations, comparison, other_activations) -> None:
                 compared_layer(comparison, other_activations, info.name, True)
 
     if channel is not None:
-        st.markdown(f"##### Channel {channel} of {info.name}, large")
+        st.markdown(f"##### Channel {channel} of {info.name}")
         source_conv = next((i.name for i in reversed(infos[: index + 1]) if i.kind == "conv"), None)
         if source_conv is not None:  # pooling and dropout keep channels: channel k is conv channel k
             unit_link(source_conv, "conv", channel, f"What {source_conv} channel {channel} responds to across all 10,000 test pictures, and what the model imagines for it")
-        left, middle, right = st.columns(3)
+        left, right = st.columns([1, 2])
         with left:  # a plain picture (no hover needed): far cheaper for the browser than a chart
-            st.markdown("**The input**")
+            st.markdown("**The input**, to compare with the large map above")
             st.image(upscale(chosen.image, 10), width=280)
-        with middle:
-            values = output.values[:, :, channel]
-            mark = spatial_position(output.values, channel)
-
-            def pixel_clicked() -> None:
-                pixels = clicked_points("explorer_detail_map", PIXEL_TRACE)
-                if pixels:
-                    st.session_state[state.CALC_ROW], st.session_state[state.CALC_COL] = (int(v) for v in customdata_values(pixels[0])[:2])
-
-            show_figure(
-                single_map_figure(values, f"{info.name} channel {channel} (max {values.max():.2f}): click a pixel", height=320, mark=mark, clickable=True),
-                "explorer_detail_map", on_select=pixel_clicked, selection_mode="points",
-            )
         with right:
             st.markdown("**Strongest channels for this picture**")
             st.markdown(", ".join(f"`{int(k)}`" for k in strongest[:8]))

@@ -546,6 +546,7 @@ def test_arithmetic_panel_softmax_table_and_temperature(shipped):
     table = at.table[0].value
     assert list(table["class"]) == list(CLASS_NAMES)
     assert table["probability = exp / sum"].sum() == pytest.approx(1.0, abs=1e-6)
+    assert not any(t.startswith("softmax(logits / T)") for t in chart_titles(at)), "at T = 1 the layer's chart already shows it"
     at.slider(key="calc_temperature").set_value(3.0).run()
     assert "softmax(logits / T) at T = 3" in chart_titles(at)
 

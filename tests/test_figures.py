@@ -6,7 +6,7 @@ import pytest
 from fashion_viz import CLASS_NAMES
 from fashion_viz.figures.architecture import architecture_figure
 from fashion_viz.figures.evaluation import CELL_TRACE, confusion_matrix_figure, per_class_accuracy_chart
-from fashion_viz.figures.layers import feature_map_mosaic, flatten_figure, image_figure, kernel_mosaic, layer_output_figure, single_map_figure
+from fashion_viz.figures.layers import PIXEL_TRACE, feature_map_mosaic, feature_maps_with_large_map, flatten_figure, image_figure, kernel_mosaic, layer_output_figure
 from fashion_viz.figures.prediction import probability_chart
 from fashion_viz.figures.training import training_curves
 from fashion_viz.layer_guide import describe_layers
@@ -27,6 +27,33 @@ def test_mosaic_holds_every_channel_once(shape):
     assert list(labels.text) == [str(k) for k in range(shape[2])], "every map is labelled, clickably"
     assert fig.layout.title.text == "t"
     assert len(fig.to_json()) < 300_000, "a mosaic stays light enough for the browser"
+
+
+@pytest.mark.parametrize("shared, stacked", [(True, False), (False, True)])
+def test_the_chosen_channel_is_large_beside_the_mosaic_in_one_chart(shared, stacked):
+    """One chart per layer step: the mosaic, and the chosen channel large on its own axes, every pixel clickable with
+    its true value, the chosen position outlined there and the channel outlined in the mosaic."""
+    rng = np.random.default_rng(1)
+    maps = rng.random((11, 11, 64), dtype=np.float32)
+    maps[:, :, 5] *= 0.2  # a weak channel
+    fig = feature_maps_with_large_map(maps, "conv2: t", channel=5, mark=(2, 7), shared_scale=shared, stacked=stacked)
+    mosaic, large = fig.data[0], fig.data[2]
+    pixels = [t for t in fig.data if t.name == PIXEL_TRACE][0]
+    assert (large.xaxis, large.yaxis) == ("x2", "y2") and (pixels.xaxis, pixels.yaxis) == ("x2", "y2")
+    assert large.zmax == mosaic.zmax and large.colorscale == mosaic.colorscale and large.showscale is False, "one colour bar holds for both"
+    expected = maps[:, :, 5] if shared else maps[:, :, 5] / maps[:, :, 5].max()
+    np.testing.assert_allclose(np.array(large.z, dtype=float), expected, rtol=1e-6)
+    custom = np.array(pixels.customdata, dtype=float)
+    assert len(custom) == 121 and custom[2 * 11 + 7].tolist() == pytest.approx([2, 7, maps[2, 7, 5]], rel=1e-6), "hover and click give the true value"
+    shapes = {(shape.xref or "x", shape.x0, shape.y0) for shape in fig.layout.shapes}
+    assert ("x2", 6.5, 1.5) in shapes, "the chosen position, outlined on the large map"
+    assert any(ref == "x" for ref, _, _ in shapes), "the channel, outlined in the mosaic"
+    assert any(a.text.startswith("channel 5 (max") for a in fig.layout.annotations)
+    mosaic_x, large_x = fig.layout.xaxis.domain, fig.layout.xaxis2.domain
+    if stacked:
+        assert fig.layout.yaxis2.domain[1] < fig.layout.yaxis.domain[0], "below the mosaic"
+    else:
+        assert mosaic_x[1] < large_x[0], "beside the mosaic"
 
 
 def test_mosaic_hover_shows_values_and_numbers_sit_on_their_maps():
@@ -153,7 +180,8 @@ def test_every_figure_passes_plotly_validation(engine, shipped, sample):
     figures += [
         probability_chart(acts.probabilities, 7),
         image_figure(sample.images[7], "input"),
-        single_map_figure(acts.layers[0].values[:, :, 0], "map"),
+        layer_output_figure(acts.layers[0], infos[0], highlight=3, large=True, mark=(2, 3)),
+        layer_output_figure(acts.layers[3], infos[3], shared_scale=False, highlight=3, large=True, stacked=True, columns=4),
         kernel_mosaic(shipped.model.get_layer("conv2").get_weights()[0], "k", input_channel=2, highlight=5),
         training_curves([dict(epoch=1, loss=1.0, accuracy=0.5, val_loss=1.0, val_accuracy=0.5)], "loss", "c"),
         confusion_matrix_figure(np.eye(10, dtype=int)),
@@ -188,7 +216,6 @@ def test_arithmetic_and_attribution_figures_pass_plotly_validation(engine, shipp
         monte_carlo_figure(rng.dirichlet(np.ones(10), 50), probs, "mc"),
         attribution_grid_figure(sample.images[0], [attribute(scorer, sample.images[0], m, 9) for m in METHODS]),
         whatif_figure(probs, probs),
-        single_map_figure(rng.random((11, 11)), "m", mark=(2, 3), clickable=True),
     ]
     for fig in figures:
         go.Figure(fig.to_dict())  # raises ValueError on any invalid property
@@ -226,3 +253,23 @@ def test_receptive_field_picture_dims_all_but_the_field(sample):
     assert tuple(picture[0, 0]) == (70, 70, 70), "outside the field: dimmed to 35 %"
     assert tuple(picture[60, 70]) == (200, 200, 200), "inside: as it was"
     assert tuple(picture[20, 50]) == hex_to_rgb(HIGHLIGHT_COLOUR), "the field's top edge is outlined"
+
+
+def test_margins_make_room_for_labels_colour_bars_and_legends_and_never_shrink():
+    """figures/base.reserved_margin: the room Plotly would otherwise make by drawing the chart twice."""
+    from fashion_viz.figures.base import figure, for_narrow_screen, reserved_margin
+
+    bars = [dict(type="bar", x=[0.1, 0.9], y=["Ankle boot", "T-shirt/top"], orientation="h")]
+    plain = reserved_margin(bars, dict(margin=dict(l=10, r=10, t=48, b=10), yaxis=dict(title=dict(text="class"))))
+    longer = reserved_margin([{**bars[0], "y": ["Ankle boot  ✓ true", "T-shirt/top"]}], dict(margin=dict(l=10), yaxis=dict(title=dict(text="class"))))
+    assert longer["l"] > plain["l"] > 10 and plain["b"] > 10, "longer class names, a wider left margin"
+    assert reserved_margin(bars, dict(margin=dict(l=300, b=200)))["l"] == 300, "a figure's own larger margin stays"
+    heat = [dict(type="heatmap", z=[[0, 1]], colorbar=dict(title=dict(text="activation"), thickness=12))]
+    hidden = dict(xaxis=dict(visible=False), yaxis=dict(visible=False))
+    assert reserved_margin(heat, {**hidden, "margin": dict(r=10)})["r"] > 80, "room for the colour bar"
+    assert reserved_margin([{**heat[0], "showscale": False}], {**hidden, "margin": dict(r=10)})["r"] == 10
+    legend = [dict(type="scatter", x=[0], y=[0], name="Ankle boot"), dict(type="scatter", x=[0], y=[0], name="Bag")]
+    assert reserved_margin(legend, dict(margin=dict(r=10)))["r"] > 60, "room for the legend beside the chart"
+    assert reserved_margin(legend, dict(margin=dict(r=10), legend=dict(orientation="h")))["r"] == 20, "a legend below takes none"
+    narrow = for_narrow_screen(figure(heat, "t", 300, **hidden))
+    assert narrow.layout.margin.r == 20 and narrow.data[0].colorbar.orientation == "h", "on a phone the bar goes under the chart"

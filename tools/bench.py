@@ -101,13 +101,11 @@ def bench_training(data, repeats: int = 3) -> dict:
 
 def figures_for_view(activations, infos, engine, layer_index: int) -> list:
     """Every figure the Explorer shows for one image with one layer selected."""
-    from fashion_viz.figures.layers import image_figure, kernel_mosaic, layer_output_figure, single_map_figure
+    from fashion_viz.figures.layers import image_figure, kernel_mosaic, layer_output_figure
     from fashion_viz.figures.prediction import probability_chart
 
     output, info = activations.layers[layer_index], infos[layer_index]
-    figures = [probability_chart(activations.probabilities, 0), image_figure(activations.image, "input"), layer_output_figure(output, info, highlight=0)]
-    if output.is_spatial:
-        figures.append(single_map_figure(output.values[:, :, 0], "channel"))
+    figures = [probability_chart(activations.probabilities, 0), image_figure(activations.image, "input"), layer_output_figure(output, info, highlight=0, large=True, mark=(0, 0))]
     conv = info.name if info.kind == "conv" else "conv1"
     figures.append(kernel_mosaic(engine.kernels(conv), "filters"))
     return figures

@@ -31,7 +31,9 @@ PICTURE_Y_AXIS = dict(autorange="reversed", scaleanchor="x", visible=False)  # r
 
 
 def figure(data: list[dict], title: str, height: int, **layout) -> go.Figure:
-    """One figure from trace dicts and layout keywords, in the house style, built without validation."""
+    """One figure from trace dicts and layout keywords, in the house style, built without validation.
+
+    Its margins already hold its tick labels, axis titles, colour bars and legend (:func:`reserved_margin`)."""
     spec_layout = dict(
         title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15)),
         height=height,
@@ -41,7 +43,71 @@ def figure(data: list[dict], title: str, height: int, **layout) -> go.Figure:
         paper_bgcolor=WHITE,
     )
     spec_layout.update(layout)
+    spec_layout["margin"] = reserved_margin(data, spec_layout)
     return go.Figure({"data": data, "layout": spec_layout}, _validate=False)
+
+
+# Widths in the browser at Streamlit's chart fonts (measured in Chromium: the margins Plotly itself worked out for
+# the app's charts), rounded up.
+TICK_CHAR_PX = 6.2  # one character of a tick label or legend entry
+TITLE_CHAR_PX = 9.0  # one character of a colour bar's title
+NUMBER_TICK_CHARS = 6  # "−0.25", "100%": a numeric axis's widest label
+AXIS_TITLE_PX = 42  # an axis title and its distance from the tick labels
+X_TICKS_PX = 32  # one row of x tick labels (Plotly turns crowded ones on their side)
+COLOUR_BAR_PX = 70  # a colour bar's gap, padding and numeric tick labels, besides its thickness
+LEGEND_PX = 62  # a legend entry's symbol and padding, besides its text
+
+
+def _longest(labels) -> int:
+    return max((len(str(s)) for s in labels), default=0) if labels is not None else 0
+
+
+def _axis_labels(data: list[dict], axis: str, layout_axis: dict) -> int:
+    """Characters in the widest tick label of the x or y axis: category names from the traces, else a number's."""
+    if layout_axis.get("ticktext") is not None:
+        return _longest(layout_axis["ticktext"])
+    labels = [v for trace in data if trace.get(f"{axis}axis", axis) == axis for v in (trace.get(axis) if isinstance(trace.get(axis), (list, tuple)) else [])]
+    strings = [v for v in labels if isinstance(v, str)]
+    return _longest(strings) if strings else NUMBER_TICK_CHARS
+
+
+def _title_lines(title) -> list[str]:
+    text = (title or {}).get("text", "") if isinstance(title, dict) else (title or "")
+    return [line for line in str(text).split("<br>") if line]
+
+
+def reserved_margin(data: list[dict], layout: dict) -> dict:
+    """The layout's margins, widened to hold what Plotly would otherwise make room for after its first draw: the
+    y tick labels and title (left), the x tick labels and title (bottom), vertical colour bars and a legend (right).
+    Plotly widens a margin that is too small by drawing the whole chart again (twice the browser's work for most of
+    the app's charts); a margin never shrinks here, so a figure that sets its own keeps it."""
+    margin = dict(layout.get("margin") or {})
+    x_axis, y_axis = layout.get("xaxis") or {}, layout.get("yaxis") or {}
+    left = bottom = right = 0
+    if y_axis.get("visible", True):
+        left = TICK_CHAR_PX * _axis_labels(data, "y", y_axis) + 10 + (AXIS_TITLE_PX if _title_lines(y_axis.get("title")) else 0)
+    if x_axis.get("visible", True):
+        angle = math.radians(abs(x_axis.get("tickangle") or 0))
+        right = 20  # the last x tick label reaches past the plot by half its width
+        bottom = X_TICKS_PX + TICK_CHAR_PX * _axis_labels(data, "x", x_axis) * math.sin(angle) + (AXIS_TITLE_PX if _title_lines(x_axis.get("title")) else 0)
+    for trace in data:
+        bar = trace.get("colorbar") or {}
+        if trace.get("type") == "heatmap" and trace.get("showscale", True) and bar.get("orientation", "v") == "v" and bar.get("x", 1.0) >= 1.0:
+            lines = _title_lines(bar.get("title"))
+            base = bar.get("thickness", 30) + COLOUR_BAR_PX
+            if (bar.get("title") or {}).get("side") == "right":
+                right = max(right, base + 20 * len(lines))
+            else:  # the title sits on top of the bar: the bar's column is as wide as its widest line
+                right = max(right, base, TITLE_CHAR_PX * _longest(lines) + 26)
+        if trace.get("type") == "bar" and trace.get("textposition") == "outside":
+            right = max(right, 20)
+    named = [t.get("name") for t in data if t.get("name") and t.get("showlegend", True) is not False]
+    legend = layout.get("legend") or {}
+    if layout.get("showlegend", len(named) > 1) and named and legend.get("orientation", "v") == "v" and legend.get("x") is None:
+        right = max(right, TICK_CHAR_PX * _longest(named) + LEGEND_PX)
+    for side, needed in (("l", left), ("b", bottom), ("r", right)):
+        margin[side] = max(margin.get(side, 0), math.ceil(needed))
+    return margin
 
 
 def for_narrow_screen(fig: go.Figure) -> go.Figure:
@@ -56,7 +122,8 @@ def for_narrow_screen(fig: go.Figure) -> go.Figure:
         )
     if bars:
         margin = fig.layout.margin
-        fig.layout.margin = dict(l=margin.l, r=margin.r, t=margin.t, b=(margin.b or 0) + NARROW_BAR_PX * len(bars))
+        # The right margin had room for the bars beside the chart (reserved_margin): only the x ticks' now.
+        fig.layout.margin = dict(l=margin.l, r=20, t=margin.t, b=(margin.b or 0) + NARROW_BAR_PX * len(bars))
         fig.layout.height = height + NARROW_BAR_PX * len(bars)
     return fig
 

@@ -31,22 +31,8 @@ def image_figure(image: np.ndarray, title: str, height: int = 300) -> go.Figure:
     return figure([heat], title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS)
 
 
-def feature_map_mosaic(
-    maps: np.ndarray,
-    title: str,
-    shared_scale: bool = True,
-    columns: int | None = None,
-    highlight: int | None = None,
-    labels: bool = True,
-) -> go.Figure:
-    """All channels of a spatial layer output (h, w, c) as one labelled heatmap.
-
-    ``shared_scale``: one colour scale for all maps (compare channels; hover shows
-    the value) or each map scaled to its own maximum (see every map's pattern;
-    hover shows the share of that map's peak). Hover always names the channel.
-    The channel numbers are a clickable scatter trace (Plotly cannot select
-    heatmap cells), so clicking a number picks that channel.
-    """
+def _mosaic_traces(maps: np.ndarray, shared_scale: bool, columns: int | None, highlight: int | None, labels: bool):
+    """The mosaic's heatmap and clickable channel numbers, its highlight outline, its colour range's top and rows/columns."""
     maps = np.asarray(maps, dtype=np.float32)
     h, w, c = maps.shape
     display = maps
@@ -56,6 +42,7 @@ def feature_map_mosaic(
     columns, gap = mosaic_geometry(h, c, columns)
     mosaic, channel, origins = mosaic_grid(display, columns, gap=gap)
     zmax = float(np.nanmax(mosaic)) if np.isfinite(mosaic).any() else 1.0
+    zmax = zmax if zmax > 0 else 1.0
     # Payload: float32 values and a uint8 channel index (~200 KB for conv1's 32 maps;
     # float64 values plus a float per-pixel [channel, value] pair were 826 KB).
     data = [
@@ -65,7 +52,7 @@ def feature_map_mosaic(
             customdata=np.where(channel < 0, 255, channel).astype(np.uint8 if c < 255 else np.uint16),
             colorscale=ACTIVATION_SCALE,
             zmin=0,
-            zmax=zmax if zmax > 0 else 1.0,
+            zmax=zmax,
             hoverongaps=False,
             hovertemplate=(
                 "channel %{customdata}<br>value %{z:.3f}<extra></extra>"
@@ -92,49 +79,105 @@ def feature_map_mosaic(
             )
         )
     shapes = [outline(origins[highlight], h, w, HIGHLIGHT_COLOUR)] if highlight is not None and 0 <= highlight < c else []
-    rows = mosaic.shape[0] / mosaic.shape[1]
-    height = int(min(760, max(260, 720 * rows + 60)))
+    return data, shapes, zmax, mosaic.shape
+
+
+def feature_map_mosaic(
+    maps: np.ndarray,
+    title: str,
+    shared_scale: bool = True,
+    columns: int | None = None,
+    highlight: int | None = None,
+    labels: bool = True,
+) -> go.Figure:
+    """All channels of a spatial layer output (h, w, c) as one labelled heatmap.
+
+    ``shared_scale``: one colour scale for all maps (compare channels; hover shows
+    the value) or each map scaled to its own maximum (see every map's pattern;
+    hover shows the share of that map's peak). Hover always names the channel.
+    The channel numbers are a clickable scatter trace (Plotly cannot select
+    heatmap cells), so clicking a number picks that channel.
+    """
+    data, shapes, _, (rows, cols) = _mosaic_traces(maps, shared_scale, columns, highlight, labels)
+    height = int(min(760, max(260, 720 * rows / cols + 60)))
     return figure(data, title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=shapes)
 
 
-def single_map_figure(feature_map: np.ndarray, title: str, height: int = 300, mark: tuple[int, int] | None = None, clickable: bool = False) -> go.Figure:
-    """One channel shown large, with its value on hover.
+LARGE_MAP_SHARE = 0.3  # of the figure's width, beside the mosaic
 
-    ``clickable`` adds a transparent marker trace over every pixel (trace ``PIXEL_TRACE``,
-    customdata ``[row, column, value]``, only one marker drawn) so a click selects that position;
-    ``mark`` outlines one position.
-    """
-    feature_map = np.asarray(feature_map, dtype=np.float32)
-    heat = dict(
-        type="heatmap",
-        z=feature_map,
-        colorscale=ACTIVATION_SCALE,
-        zmin=0,
-        hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
-        colorbar=dict(title=dict(text="activation"), thickness=12),
+
+def _clickable_pixels(feature_map: np.ndarray, marker_px: int, **axes) -> dict:
+    """A transparent marker on every pixel (trace ``PIXEL_TRACE``, customdata ``[row, column, value]``), so a click
+    selects that position. maxdisplayed=1: Plotly hovers and click-selects from the data, not from drawn markers, so
+    one drawn marker keeps every pixel clickable; drawing all 676 of conv1 cost the browser ~50 ms a redraw."""
+    h, w = feature_map.shape
+    rows, cols = np.divmod(np.arange(h * w), w)
+    return dict(
+        type="scatter",
+        mode="markers",
+        name=PIXEL_TRACE,
+        x=cols,
+        y=rows,
+        customdata=np.stack([rows, cols, feature_map.ravel()], axis=1),
+        marker=dict(symbol="square", size=marker_px, color=TRANSPARENT, maxdisplayed=1),
+        hovertemplate="row %{customdata[0]}, column %{customdata[1]}: %{customdata[2]:.3f}<br>click: how was it computed?<extra></extra>",
+        showlegend=False,
+        **axes,
     )
-    data = [heat]
-    if clickable:
-        h, w = feature_map.shape
-        rows, cols = np.divmod(np.arange(h * w), w)
-        heat["hoverinfo"] = "skip"
-        data.append(
-            dict(
-                type="scatter",
-                mode="markers",
-                name=PIXEL_TRACE,
-                x=cols,
-                y=rows,
-                customdata=np.stack([rows, cols, feature_map.ravel()], axis=1),
-                # maxdisplayed=1: Plotly hovers and click-selects from the data, not from drawn markers, so one
-                # drawn marker keeps every pixel clickable; drawing all 676 of conv1 cost the browser ~50 ms a redraw.
-                marker=dict(symbol="square", size=max(6, int(height / (h + 4))), color=TRANSPARENT, maxdisplayed=1),
-                hovertemplate="row %{customdata[0]}, column %{customdata[1]}: %{customdata[2]:.3f}<br>click: how was it computed?<extra></extra>",
-                showlegend=False,
-            )
-        )
-    shapes = [outline(mark, 1, 1, HIGHLIGHT_COLOUR)] if mark is not None else []
-    return figure(data, title, height, xaxis=dict(visible=False, range=[-0.5, feature_map.shape[1] - 0.5]), yaxis=PICTURE_Y_AXIS, shapes=shapes, dragmode=False)
+
+
+def feature_maps_with_large_map(
+    maps: np.ndarray,
+    title: str,
+    channel: int,
+    mark: tuple[int, int] | None = None,
+    shared_scale: bool = True,
+    columns: int | None = None,
+    stacked: bool = False,
+) -> go.Figure:
+    """The mosaic of all channels with the chosen ``channel`` shown large beside it (below it when ``stacked``: a
+    phone or half a page), in one chart: one chart to draw per layer step instead of two.
+
+    The large map has the mosaic's colours and colour bar (with ``shared_scale`` off, the share of its own peak), and
+    every pixel is clickable (:func:`_clickable_pixels`); ``mark`` outlines one position. Clicking a channel's
+    number picks it (``LABEL_TRACE``).
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    h, w, c = maps.shape
+    data, shapes, zmax, (rows, cols) = _mosaic_traces(maps, shared_scale, columns, channel, True)
+    large = maps[:, :, channel]
+    peak = float(large.max())
+    shown = large if shared_scale else large / (peak if peak > 0 else 1.0)
+    data.append(dict(type="heatmap", z=shown, colorscale=ACTIVATION_SCALE, zmin=0, zmax=zmax, showscale=False, hoverinfo="skip", xaxis="x2", yaxis="y2"))
+    caption = f"channel {channel} (max {peak:.2f})<br>click a pixel"
+    # Heights from the plot's width in a typical layout (a phone's, or the Explorer's figure column), so the maps
+    # fill their panels; both panels hang from the top, and the caption sits over the large map.
+    top = dict(constrain="domain", constraintoward="top")
+    if stacked:
+        width = 330
+        mosaic_px, large_px = width * rows / cols, 0.8 * width
+        plot_px = mosaic_px + 50 + large_px
+        split = large_px / plot_px
+        mosaic_axes = dict(xaxis={**HIDDEN_AXIS, "domain": [0, 1]}, yaxis={**PICTURE_Y_AXIS, **top, "domain": [1 - mosaic_px / plot_px, 1]})
+        large_axes = dict(xaxis2={**HIDDEN_AXIS, "domain": [0.1, 0.9], "anchor": "y2", "range": [-0.5, w - 0.5]},
+                          yaxis2={**PICTURE_Y_AXIS, **top, "scaleanchor": "x2", "domain": [0, split], "anchor": "x2"})
+        label = dict(x=0.5, y=split, xanchor="center")
+    else:
+        width = 560
+        mosaic_share = 1 - LARGE_MAP_SHARE - 0.04
+        plot_px = max(width * mosaic_share * rows / cols, width * LARGE_MAP_SHARE + 42)
+        large_top = 1 - 42 / plot_px
+        mosaic_axes = dict(xaxis={**HIDDEN_AXIS, "domain": [0, mosaic_share]}, yaxis={**PICTURE_Y_AXIS, **top})
+        large_axes = dict(xaxis2={**HIDDEN_AXIS, "domain": [1 - LARGE_MAP_SHARE, 1], "anchor": "y2", "range": [-0.5, w - 0.5]},
+                          yaxis2={**PICTURE_Y_AXIS, **top, "scaleanchor": "x2", "anchor": "x2", "domain": [0, large_top]})
+        label = dict(x=1 - LARGE_MAP_SHARE / 2, y=large_top, xanchor="center")
+    height = int(48 + plot_px + 10)
+    marker_px = max(6, int(300 / (h + 4)))
+    data.append(_clickable_pixels(large, marker_px, xaxis="x2", yaxis="y2"))
+    if mark is not None:
+        shapes = shapes + [{**outline(mark, 1, 1, HIGHLIGHT_COLOUR), "xref": "x2", "yref": "y2"}]
+    annotations = [dict(text=caption, xref="paper", yref="paper", yanchor="bottom", showarrow=False, font=dict(size=13), **label)]
+    return figure(data, title, height, shapes=shapes, annotations=annotations, dragmode=False, **mosaic_axes, **large_axes)
 
 
 def flatten_figure(vector: np.ndarray, spatial_shape: tuple[int, int, int], title: str, source: str = "the last maps") -> go.Figure:
@@ -219,7 +262,10 @@ def kernel_mosaic(kernels: np.ndarray, title: str, input_channel: int | None = N
     return figure([heat], title, int(min(520, max(200, 800 * ratio + 80))), xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=shapes)
 
 
-def layer_output_figure(output, info, shared_scale: bool = True, highlight: int | None = None, columns: int | None = None) -> go.Figure:
+def layer_output_figure(
+    output, info, shared_scale: bool = True, highlight: int | None = None, columns: int | None = None,
+    large: bool = False, mark: tuple[int, int] | None = None, stacked: bool = False,
+) -> go.Figure:
     """The right picture for any layer's output.
 
     Args:
@@ -228,16 +274,15 @@ def layer_output_figure(output, info, shared_scale: bool = True, highlight: int 
         shared_scale: for spatial outputs, one colour scale for all maps or one per map.
         highlight: a channel to outline in a mosaic.
         columns: a mosaic's columns (None: about 1.4 times wider than tall; fewer on a phone).
+        large, mark, stacked: show the ``highlight`` channel large beside the mosaic (below it when ``stacked``),
+            with ``mark`` outlined (:func:`feature_maps_with_large_map`).
     """
     values = output.values
     if values.ndim == 3:
-        return feature_map_mosaic(
-            values,
-            f"{output.name}: {values.shape[2]} feature maps of {values.shape[0]}x{values.shape[1]}",
-            shared_scale=shared_scale,
-            columns=columns,
-            highlight=highlight,
-        )
+        title = f"{output.name}: {values.shape[2]} feature maps of {values.shape[0]}x{values.shape[1]}"
+        if large and highlight is not None:
+            return feature_maps_with_large_map(values, title, highlight, mark, shared_scale, columns, stacked)
+        return feature_map_mosaic(values, title, shared_scale=shared_scale, columns=columns, highlight=highlight)
     if info.kind == "flatten":
         return flatten_figure(values, info.input_shape, f"{output.name}: the {values.size:,} numbers passed to the dense layer")
     if info.kind == "softmax":

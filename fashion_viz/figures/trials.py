@@ -53,7 +53,7 @@ def grating_tuning_figure(match: dict, orientations: Sequence[float], periods: S
              hovertemplate=f"period {p:g} px, stripes at %{{x}}°: %{{y:.3f}}<extra></extra>")
         for k, (p, row) in enumerate(zip(periods, match["grating_responses"]))
     ]
-    return figure(data, f"Filter #{match['filter']} ({filter_label(match).split(' ', 1)[1]}): its response to gratings", 320, legend=LEGEND_BELOW, margin=BELOW_MARGIN,
+    return figure(data, f"Filter #{match['filter']} ({filter_label(match).split(' ', 1)[1]}): its response to gratings", 320, legend=LEGEND_BELOW, margin={**BELOW_MARGIN, "b": 130},
                   xaxis=dict(title=dict(text="orientation of the stripes (degrees)"), dtick=22.5), yaxis=dict(title=dict(text="mean response"), gridcolor=GRID_COLOUR))
 
 
@@ -117,7 +117,9 @@ def reinit_figure(accuracy: dict, trained: float, states: Sequence[str], state_t
         text=[[("" if np.isnan(v) else f"{v:.1%}") for v in row] for row in z], texttemplate="%{text}",
         hovertemplate="%{y} set to %{x}: %{z:.2%} on test<extra></extra>", colorbar=dict(title=dict(text="test<br>accuracy"), tickformat=".0%", thickness=12),
     )
-    return figure([heat], f"Test accuracy with one layer set back (trained: {trained:.1%})", 130 + 48 * len(layers), yaxis=dict(autorange="reversed"))
+    # Wider than the house estimate: Plotly draws the cells' text and category ticks of a heatmap a little larger.
+    margin = dict(l=12 + 7 * max(len(layer) for layer in layers), r=115, t=48, b=48)
+    return figure([heat], f"Test accuracy with one layer set back (trained: {trained:.1%})", 130 + 48 * len(layers), yaxis=dict(autorange="reversed"), margin=margin)
 
 
 def reliability_figure(bins: Sequence[dict], bins_after: Sequence[dict], temperature: float) -> go.Figure:
@@ -134,7 +136,7 @@ def reliability_figure(bins: Sequence[dict], bins_after: Sequence[dict], tempera
              hovertemplate="confidence %{x:.1%} (%{customdata[0]:,} pictures)<br>right %{y:.1%} of the time<extra></extra>"),
         dict(type="scatter", x=[0, 1], y=[0, 1], mode="lines", name="a probability that means what it says", line=dict(color=INK_COLOUR, dash="dash", width=1), hoverinfo="skip"),
     ]
-    return figure(data, "Reliability on the test set: when the model says p, is it right p of the time?", 380, legend=LEGEND_BELOW, margin=BELOW_MARGIN,
+    return figure(data, "Reliability on the test set: when the model says p, is it right p of the time?", 380, legend=LEGEND_BELOW, margin={**BELOW_MARGIN, "b": 116},
                   xaxis=dict(title=dict(text="top class's probability"), range=[0, 1.02], **PERCENT_AXIS), yaxis=dict(title=dict(text="share right"), range=[0, 1.05], **PERCENT_AXIS))
 
 
