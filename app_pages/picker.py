@@ -66,19 +66,14 @@ def upload_widget(key: str) -> ChosenImage | None:
     """File uploader with every failure turned into a message.
 
     The last good upload is kept (``state.LAST_UPLOAD``): a bad file shows its
-    message above it, and a page switch (which empties the uploader) shows it
-    again. Removing the file with the uploader's x forgets it.
+    message above it, and an empty uploader (after a page switch, or the x) shows
+    it again, saying so. Choosing a new file first empties the uploader for one run:
+    forgetting the upload then emptied the whole page and drew it again for every new file.
     """
-
-    def upload_changed() -> None:
-        if st.session_state.get(key) is None:
-            st.session_state.pop(state.LAST_UPLOAD, None)
-
     uploaded = st.file_uploader(
         "Upload a photo of one piece of clothing",
         type=UPLOAD_TYPES,
         key=key,
-        on_change=upload_changed,
         help="PNG, JPEG, WebP, GIF or BMP, up to 10 MB. Works best with one item on a plain background.",
     )
     if uploaded is None:
