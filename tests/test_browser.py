@@ -513,6 +513,8 @@ def test_a_camera_photo_goes_through_the_upload_pipeline(browser, app_url, fmnis
         settle(page)
         page.get_by_text("Take a photo", exact=True).click()
         settle(page)
+        # As a person does, wait for the preview: a click before the camera's first frame takes no photo.
+        page.wait_for_function("() => [...document.querySelectorAll('video')].some(v => v.readyState >= 2 && v.videoWidth > 0)")
         page.get_by_role("button", name="Take Photo").click()
         wait_for_answer(page, path, "camera photo", "Trouser")
         if path == "explorer":
