@@ -72,7 +72,7 @@ def _receptive_field(image: np.ndarray, calc: Calculation, caption: str) -> None
 
 def _number_grids(title: str, grids: list[NumberGrid]) -> None:
     st.markdown(f"**{title}**")
-    st.markdown(number_grids_html(grids), unsafe_allow_html=True)
+    st.html(number_grids_html(grids))  # into the page as it is: as markdown, its HTML was parsed again on every draw
 
 
 def _check_line(calc: Calculation) -> None:

@@ -34,7 +34,7 @@ INK_COLOUR = "#333333"  # outlines, zero lines, arrows, text on figures
 GRID_COLOUR = "#EEEEEE"
 WHITE, BLACK = "#FFFFFF", "#000000"  # figure backgrounds, text on dark tiles; outlines of the star
 TRANSPARENT = "rgba(0,0,0,0)"  # clickable markers that draw nothing
-LABEL_BACKGROUND = "rgba(0,0,0,0.6)"  # behind the white channel numbers on a mosaic
+LABEL_BACKGROUND = (0, 0, 0, 153)  # RGBA behind the white channel numbers on a mosaic (a picture drawn with Pillow)
 
 ACTIVATION_SCALE = plotly.colors.make_colorscale(plotly.colors.sequential.Cividis)
 IMAGE_SCALE = [[0.0, BLACK], [1.0, WHITE]]
@@ -65,6 +65,6 @@ def hex_to_rgb(colour: str) -> tuple[int, int, int]:
 def every_colour() -> set[str]:
     """Every colour literal the palette defines (upper-case hex or rgba), for the test that nothing else is drawn."""
     colours = {POSITIVE_COLOUR, NEGATIVE_COLOUR, ZERO_COLOUR, HIGHLIGHT_COLOUR, TRUE_COLOUR, REFERENCE_COLOUR, BAR_COLOUR, INK_COLOUR}
-    colours |= {GRID_COLOUR, TRANSPARENT, LABEL_BACKGROUND, OTHER_LAYER_COLOUR, WHITE, BLACK, *CLASS_COLOURS, *LAYER_COLOURS.values()}
+    colours |= {GRID_COLOUR, TRANSPARENT, OTHER_LAYER_COLOUR, WHITE, BLACK, *CLASS_COLOURS, *LAYER_COLOURS.values()}
     colours |= {stop for _, stop in DIVERGING_SCALE + IMAGE_SCALE + ACTIVATION_SCALE}
     return {c.upper() if c.startswith("#") else c.replace(" ", "") for c in colours}

@@ -246,7 +246,19 @@ def test_click_a_feature_map_to_see_it_large(page, app_url):
     settle(page)
     wait_for_title(page, "conv1: 32 feature maps")
     mosaic = page.locator("[data-testid='stPlotlyChart']").filter(has_text="conv1: 32 feature maps").first
-    mosaic.locator(".scatterlayer .point").nth(9).click(force=True)  # the number on channel 9's map
+    mosaic.scroll_into_view_if_needed()
+    assert mosaic.locator(".layer-above image").count() == 1, "the channel numbers are one picture over the mosaic"
+    # Where the number on channel 9's map is on screen, from the chart's own axes (its marker is not drawn).
+    x, y = mosaic.locator(".js-plotly-plot").evaluate("""gd => {
+        const labels = gd._fullData.find(t => t.name === "channel labels"), box = gd.getBoundingClientRect();
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        return [box.left + xa._offset + xa.l2p(labels.x[9]), box.top + ya._offset + ya.l2p(labels.y[9])];
+    }""")
+    page.mouse.move(x, y)
+    mosaic.locator(".hoverlayer").get_by_text("channel 9: click to see it large").wait_for()
+    page.mouse.down()
+    page.wait_for_timeout(100)  # a person's click
+    page.mouse.up()
     page.get_by_text("Channel 9 of conv1", exact=True).wait_for(timeout=30_000)
     wait_for_title(page, "conv1: 32 feature maps")
     chart = page.locator("[data-testid='stPlotlyChart']").filter(has_text="conv1: 32 feature maps").first

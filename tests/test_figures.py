@@ -1,7 +1,10 @@
+import base64
+import io
 import re
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from fashion_viz import CLASS_NAMES
 from fashion_viz.figures.architecture import architecture_figure
@@ -24,7 +27,14 @@ def test_mosaic_holds_every_channel_once(shape):
     assert np.isfinite(z).sum() == shape[0] * shape[1] * shape[2]
     assert sorted(set(channels[np.isfinite(z)].astype(int).tolist())) == list(range(shape[2]))
     labels = fig.data[1]
-    assert list(labels.text) == [str(k) for k in range(shape[2])], "every map is labelled, clickably"
+    assert list(labels.customdata) == list(range(shape[2])), "every map's number is clickable"
+    (numbers,) = fig.layout.images  # the numbers, one picture over the mosaic
+    picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(numbers.source.split(",", 1)[1]))).convert("RGBA"))
+    rows, cols = z.shape
+    cell = picture.shape[1] / cols
+    for x, y in zip(labels.x, labels.y):  # a dark square with a white number on it under each clickable marker
+        square = picture[int((y + 0.5) * cell) - 8 : int((y + 0.5) * cell) + 8, int((x + 0.5) * cell) - 8 : int((x + 0.5) * cell) + 8]
+        assert square[..., 3].min() > 100 and square[..., :3].max() > 200
     assert fig.layout.title.text == "t"
     assert len(fig.to_json()) < 300_000, "a mosaic stays light enough for the browser"
 
@@ -68,7 +78,7 @@ def test_mosaic_hover_shows_values_and_numbers_sit_on_their_maps():
         assert z_shared[y, x] in maps[:, :, int(custom[y, x])], "shared scale: hover value is the raw activation"
     label = shared.data[1]
     for k, (lx, ly) in enumerate(zip(label.x, label.y)):
-        assert custom[int(ly), int(lx)] == k, "each number sits on its own map"
+        assert custom[round(ly), round(lx)] == k, "each number sits on its own map"
 
 
 def kernel_tiles(fig) -> dict[int, np.ndarray]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 # server's second visitor saw on Home). A real import waits for another thread's import to finish.
 import pandas  # noqa: F401
 
+import base64
+import io
 import math
 
 import numpy as np
@@ -139,6 +141,13 @@ def mosaic_geometry(h: int, c: int, columns: int | None = None) -> tuple[int, in
     return max(1, min(columns, c)), max(1, h // 10)
 
 
+def mosaic_size(shape: tuple[int, int, int], columns: int, gap: int) -> tuple[int, int]:
+    """(rows, columns) in cells of the mosaic of (h, w, c) maps tiled ``columns`` to a row with ``gap`` between them."""
+    h, w, c = shape
+    tile_rows = int(math.ceil(c / columns))
+    return tile_rows * (h + gap) - gap, columns * (w + gap) - gap
+
+
 def mosaic_grid(maps: np.ndarray, columns: int | None = None, gap: int = 1):
     """Tile (h, w, c) maps into one 2-D array with NaN gaps.
 
@@ -148,8 +157,7 @@ def mosaic_grid(maps: np.ndarray, columns: int | None = None, gap: int = 1):
     """
     h, w, c = maps.shape
     columns = max(1, min(columns or c, c))
-    rows = int(math.ceil(c / columns))
-    mosaic = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap), np.nan, dtype=np.float32)
+    mosaic = np.full(mosaic_size(maps.shape, columns, gap), np.nan, dtype=np.float32)
     channel = np.full(mosaic.shape, -1, dtype=np.int32)
     origins = []
     for k in range(c):
@@ -159,6 +167,13 @@ def mosaic_grid(maps: np.ndarray, columns: int | None = None, gap: int = 1):
         channel[y : y + h, x : x + w] = k
         origins.append((y, x))
     return mosaic, channel, origins
+
+
+def png_data_uri(picture) -> str:
+    """A Pillow picture as a ``data:image/png`` URI, for a figure's layout image or an HTML player."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:

@@ -3,12 +3,14 @@ and the convolution filters."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import plotly.graph_objects as go
 
-from fashion_viz.figures.base import HIDDEN_AXIS, PICTURE_Y_AXIS, figure, mosaic_geometry, mosaic_grid, outline
+from fashion_viz.figures.base import HIDDEN_AXIS, PICTURE_Y_AXIS, figure, mosaic_geometry, mosaic_grid, mosaic_size, outline, png_data_uri
 from fashion_viz.figures.prediction import probability_chart
-from fashion_viz.palette import ACTIVATION_SCALE, BAR_COLOUR, DIVERGING_SCALE, GRID_COLOUR, HIGHLIGHT_COLOUR, HIGHLIGHT_NAME, IMAGE_SCALE, LABEL_BACKGROUND, NEGATIVE_NAME, POSITIVE_NAME, TRANSPARENT, WHITE
+from fashion_viz.palette import ACTIVATION_SCALE, BAR_COLOUR, DIVERGING_SCALE, GRID_COLOUR, HIGHLIGHT_COLOUR, HIGHLIGHT_NAME, IMAGE_SCALE, LABEL_BACKGROUND, NEGATIVE_NAME, POSITIVE_NAME, TRANSPARENT, WHITE, hex_to_rgb
 
 
 LABEL_TRACE = "channel labels"  # the clickable channel numbers of a feature-map mosaic
@@ -31,8 +33,59 @@ def image_figure(image: np.ndarray, title: str, height: int = 300) -> go.Figure:
     return figure([heat], title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS)
 
 
-def _mosaic_traces(maps: np.ndarray, shared_scale: bool, columns: int | None, highlight: int | None, labels: bool):
-    """The mosaic's heatmap and clickable channel numbers, its highlight outline, its colour range's top and rows/columns."""
+LABEL_PX = 15  # a channel number's square on screen
+LABEL_SUPERSAMPLE = 3  # picture pixels per screen pixel: the numbers stay sharp on high-density screens
+
+
+@functools.lru_cache(maxsize=32)
+def _channel_numbers_picture(origins: tuple[tuple[int, int], ...], grid_shape: tuple[int, int], px_per_cell: float) -> str:
+    """The numbers' transparent picture as a data URI; it depends only on the mosaic's geometry, so each layer's is
+    drawn once (~40 ms) and then reused on every step."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rows, cols = grid_shape
+    scale = px_per_cell * LABEL_SUPERSAMPLE  # picture pixels per mosaic cell
+    picture = Image.new("RGBA", (max(1, round(cols * scale)), max(1, round(rows * scale))), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(picture)
+    side = LABEL_PX * LABEL_SUPERSAMPLE
+    font = ImageFont.load_default(size=9 * LABEL_SUPERSAMPLE)
+    for k, (y, x) in enumerate(origins):
+        left, top = x * scale, y * scale
+        draw.rectangle([left, top, left + side, top + side], fill=LABEL_BACKGROUND)
+        draw.text((left + side / 2, top + side / 2), str(k), fill=hex_to_rgb(WHITE), font=font, anchor="mm")
+    return png_data_uri(picture.quantize(16, method=Image.Quantize.FASTOCTREE))  # 16 colours: a third of the bytes
+
+
+def _channel_numbers(origins: list[tuple[int, int]], grid_shape: tuple[int, int], px_per_cell: float) -> tuple[dict, dict]:
+    """The mosaic's channel numbers: one picture laid over it, and a clickable trace under them (``LABEL_TRACE``).
+
+    Drawn by Plotly, 64 numbers were 64 styled SVG texts: ~40 ms of the browser's time on every layer step. As one
+    transparent picture they cost almost nothing. Their markers are transparent and only one is drawn
+    (maxdisplayed=1: Plotly hovers and click-selects from the data), so every number stays clickable.
+    ``px_per_cell``: the screen pixels one mosaic cell is planned to take, which sizes the numbers.
+    """
+    rows, cols = grid_shape
+    source = _channel_numbers_picture(tuple(origins), (rows, cols), round(px_per_cell, 3))
+    image = dict(source=source, xref="x", yref="y", x=-0.5, y=-0.5, sizex=cols, sizey=rows,
+                 sizing="stretch", xanchor="left", yanchor="top", layer="above")
+    centre = LABEL_PX / px_per_cell / 2 - 0.5  # the square's centre from its tile's corner, in cells
+    clickable = dict(
+        type="scatter",
+        mode="markers",
+        x=[x + centre for _, x in origins],
+        y=[y + centre for y, _ in origins],
+        marker=dict(symbol="square", size=LABEL_PX, color=TRANSPARENT, maxdisplayed=1),
+        customdata=list(range(len(origins))),
+        hovertemplate="channel %{customdata}: click to see it large<extra></extra>",
+        showlegend=False,
+        name=LABEL_TRACE,
+    )
+    return image, clickable
+
+
+def _mosaic_traces(maps: np.ndarray, shared_scale: bool, columns: int | None, highlight: int | None, labels: bool, mosaic_px: float):
+    """The mosaic's heatmap and clickable channel numbers, its highlight outline and the numbers' picture, its colour
+    range's top and rows/columns. ``mosaic_px``: the mosaic's planned width on screen."""
     maps = np.asarray(maps, dtype=np.float32)
     h, w, c = maps.shape
     display = maps
@@ -62,24 +115,13 @@ def _mosaic_traces(maps: np.ndarray, shared_scale: bool, columns: int | None, hi
             colorbar=dict(title=dict(text="activation" if shared_scale else "share of<br>map's max", side="right"), thickness=12),
         )
     ]
+    images = []
     if labels:
-        data.append(
-            dict(
-                type="scatter",
-                x=[x + 1.2 for _, x in origins],
-                y=[y + 1.2 for y, _ in origins],
-                mode="markers+text",
-                text=[str(k) for k in range(c)],
-                textfont=dict(size=9, color=WHITE),
-                marker=dict(symbol="square", size=15, color=LABEL_BACKGROUND),
-                customdata=list(range(c)),
-                hovertemplate="channel %{customdata}: click to see it large<extra></extra>",
-                showlegend=False,
-                name=LABEL_TRACE,
-            )
-        )
+        image, clickable = _channel_numbers(origins, mosaic.shape, mosaic_px / mosaic.shape[1])
+        data.append(clickable)
+        images.append(image)
     shapes = [outline(origins[highlight], h, w, HIGHLIGHT_COLOUR)] if highlight is not None and 0 <= highlight < c else []
-    return data, shapes, zmax, mosaic.shape
+    return data, shapes, images, zmax, mosaic.shape
 
 
 def feature_map_mosaic(
@@ -95,12 +137,15 @@ def feature_map_mosaic(
     ``shared_scale``: one colour scale for all maps (compare channels; hover shows
     the value) or each map scaled to its own maximum (see every map's pattern;
     hover shows the share of that map's peak). Hover always names the channel.
-    The channel numbers are a clickable scatter trace (Plotly cannot select
-    heatmap cells), so clicking a number picks that channel.
+    The channel numbers are a picture over clickable markers (Plotly cannot select
+    heatmap cells; :func:`_channel_numbers`), so clicking a number picks that channel.
     """
-    data, shapes, _, (rows, cols) = _mosaic_traces(maps, shared_scale, columns, highlight, labels)
+    rows, cols = mosaic_size(maps.shape, *mosaic_geometry(maps.shape[0], maps.shape[2], columns))
     height = int(min(760, max(260, 720 * rows / cols + 60)))
-    return figure(data, title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=shapes)
+    # The plot fills the height (square cells) unless a wide mosaic meets the planned 720 px width first.
+    mosaic_px = min(720, (height - 58) * cols / rows)
+    data, shapes, images, _, _ = _mosaic_traces(maps, shared_scale, columns, highlight, labels, mosaic_px)
+    return figure(data, title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=shapes, images=images)
 
 
 LARGE_MAP_SHARE = 0.3  # of the figure's width, beside the mosaic
@@ -144,27 +189,28 @@ def feature_maps_with_large_map(
     """
     maps = np.asarray(maps, dtype=np.float32)
     h, w, c = maps.shape
-    data, shapes, zmax, (rows, cols) = _mosaic_traces(maps, shared_scale, columns, channel, True)
+    rows, cols = mosaic_size(maps.shape, *mosaic_geometry(h, c, columns))
+    # Sizes from the plot's width in a typical layout (a phone's, or the Explorer's figure column), so the maps
+    # fill their panels; both panels hang from the top, and the caption sits over the large map.
+    width = 330 if stacked else 560
+    mosaic_share = 1 - LARGE_MAP_SHARE - 0.04
+    mosaic_px = width if stacked else min(width * mosaic_share, (width * LARGE_MAP_SHARE + 42) * cols / rows)
+    data, shapes, images, zmax, _ = _mosaic_traces(maps, shared_scale, columns, channel, True, mosaic_px)
     large = maps[:, :, channel]
     peak = float(large.max())
     shown = large if shared_scale else large / (peak if peak > 0 else 1.0)
     data.append(dict(type="heatmap", z=shown, colorscale=ACTIVATION_SCALE, zmin=0, zmax=zmax, showscale=False, hoverinfo="skip", xaxis="x2", yaxis="y2"))
     caption = f"channel {channel} (max {peak:.2f})<br>click a pixel"
-    # Heights from the plot's width in a typical layout (a phone's, or the Explorer's figure column), so the maps
-    # fill their panels; both panels hang from the top, and the caption sits over the large map.
     top = dict(constrain="domain", constraintoward="top")
     if stacked:
-        width = 330
-        mosaic_px, large_px = width * rows / cols, 0.8 * width
-        plot_px = mosaic_px + 50 + large_px
+        mosaic_height_px, large_px = width * rows / cols, 0.8 * width
+        plot_px = mosaic_height_px + 50 + large_px
         split = large_px / plot_px
-        mosaic_axes = dict(xaxis={**HIDDEN_AXIS, "domain": [0, 1]}, yaxis={**PICTURE_Y_AXIS, **top, "domain": [1 - mosaic_px / plot_px, 1]})
+        mosaic_axes = dict(xaxis={**HIDDEN_AXIS, "domain": [0, 1]}, yaxis={**PICTURE_Y_AXIS, **top, "domain": [1 - mosaic_height_px / plot_px, 1]})
         large_axes = dict(xaxis2={**HIDDEN_AXIS, "domain": [0.1, 0.9], "anchor": "y2", "range": [-0.5, w - 0.5]},
                           yaxis2={**PICTURE_Y_AXIS, **top, "scaleanchor": "x2", "domain": [0, split], "anchor": "x2"})
         label = dict(x=0.5, y=split, xanchor="center")
     else:
-        width = 560
-        mosaic_share = 1 - LARGE_MAP_SHARE - 0.04
         plot_px = max(width * mosaic_share * rows / cols, width * LARGE_MAP_SHARE + 42)
         large_top = 1 - 42 / plot_px
         mosaic_axes = dict(xaxis={**HIDDEN_AXIS, "domain": [0, mosaic_share]}, yaxis={**PICTURE_Y_AXIS, **top})
@@ -177,7 +223,7 @@ def feature_maps_with_large_map(
     if mark is not None:
         shapes = shapes + [{**outline(mark, 1, 1, HIGHLIGHT_COLOUR), "xref": "x2", "yref": "y2"}]
     annotations = [dict(text=caption, xref="paper", yref="paper", yanchor="bottom", showarrow=False, font=dict(size=13), **label)]
-    return figure(data, title, height, shapes=shapes, annotations=annotations, dragmode=False, **mosaic_axes, **large_axes)
+    return figure(data, title, height, shapes=shapes, images=images, annotations=annotations, dragmode=False, **mosaic_axes, **large_axes)
 
 
 def flatten_figure(vector: np.ndarray, spatial_shape: tuple[int, int, int], title: str, source: str = "the last maps") -> go.Figure:

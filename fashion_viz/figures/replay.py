@@ -10,8 +10,6 @@ Colours come from :mod:`fashion_viz.palette` only.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from collections.abc import Sequence
 
@@ -19,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from fashion_viz import CLASS_NAMES
-from fashion_viz.figures.base import FONT, mosaic_geometry, mosaic_grid
+from fashion_viz.figures.base import FONT, mosaic_geometry, mosaic_grid, png_data_uri
 from fashion_viz.palette import (
     ACTIVATION_SCALE,
     BAR_COLOUR,
@@ -114,12 +112,6 @@ def scatter_pictures(xy: np.ndarray, labels: np.ndarray, size: int = MAP_PX) -> 
     return pictures
 
 
-def _data_uri(picture: Image.Image) -> str:
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 def time_ticks(x_time: np.ndarray) -> tuple[list[float], list[str]]:
     """The log-scaled time axis's ticks: the start, then powers of 4 epochs within the run."""
     ticks = [float(x_time[0]), *[4.0**p for p in range(-3, 6) if x_time[1] * 0.9 <= 4.0**p <= x_time[-1] * 1.1]]
@@ -151,8 +143,8 @@ def replay_player_html(
         "x": [float(v) for v in x_time],
         "ticks": ticks,
         "tick_text": tick_text,
-        "panels": [{"title": title, "frames": [_data_uri(p) for p in pictures]} for title, pictures in panels],
-        "map": [_data_uri(p) for p in scatter_pictures(np.asarray(views["map"]), np.asarray(views["map_labels"]))],
+        "panels": [{"title": title, "frames": [png_data_uri(p) for p in pictures]} for title, pictures in panels],
+        "map": [png_data_uri(p) for p in scatter_pictures(np.asarray(views["map"]), np.asarray(views["map_labels"]))],
         "probabilities": np.round(probabilities, 4).tolist(),
         "classes": list(CLASS_NAMES),
         "class_colours": list(CLASS_COLOURS),
@@ -162,7 +154,7 @@ def replay_player_html(
         "colours": {"highlight": HIGHLIGHT_COLOUR, "bar": BAR_COLOUR, "ink": INK_COLOUR, "grid": GRID_COLOUR, "reference": REFERENCE_COLOUR},
         "labels": {"play": PLAY_LABEL, "pause": PAUSE_LABEL},
     }
-    probe_uri = _data_uri(Image.fromarray(np.asarray(probe_picture, np.uint8)))
+    probe_uri = png_data_uri(Image.fromarray(np.asarray(probe_picture, np.uint8)))
     legend = "".join(f'<span><i style="background:{colour}"></i>{name}</span>' for name, colour in zip(CLASS_NAMES, CLASS_COLOURS))
     panels_html = "".join(
         f'<figure class="panel{" wide" if k == len(panels) - 1 else ""}"><figcaption>{title}</figcaption><img class="pixels" id="panel{k}" alt="{title}"></figure>'
