@@ -1,7 +1,8 @@
 """What a person waits for in Chromium, fashion-viz beside a minimal Streamlit app in the same run.
 
 Each figure is a ratio to the minimal app (``tools/minimal_app/app.py``) measured on the same
-machine in the same run, so machine noise cancels:
+machine in the same run, the two apps in turn (visit, click or upload, one app then the other), so machine noise
+and drift cancel:
 
 - ``later_visit``: a new browser context opens the URL → the Home page's probability chart is drawn
   (minimal: its one chart);
@@ -76,19 +77,16 @@ def app_server(env: dict | None = None) -> AppServer:
     return AppServer(env=env)
 
 
-def later_visit(browser, url: str, title: str, repeats: int) -> float:
-    """Median seconds from ``goto`` in a fresh context to the chart painted (after one warm-up visit)."""
-    times = []
-    for i in range(repeats + 1):
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        start = time.perf_counter()
-        page.goto(url)
-        painted(page, title)
-        if i:
-            times.append(time.perf_counter() - start)
-        context.close()
-    return statistics.median(times)
+def later_visit(browser, url: str, title: str) -> float:
+    """Seconds from ``goto`` in a fresh context to the chart painted."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    start = time.perf_counter()
+    page.goto(url)
+    painted(page, title)
+    seconds = time.perf_counter() - start
+    context.close()
+    return seconds
 
 
 def first_visit(browser, server: AppServer, path: str, title: str) -> tuple[float, float]:
@@ -116,34 +114,44 @@ def first_visit(browser, server: AppServer, path: str, title: str) -> tuple[floa
     return title_s, chart_s
 
 
-def step_clicks(page, button: str, titles: list[str]) -> float:
-    """Median seconds from clicking ``button`` to the chart titled ``titles[i]`` painted, per click."""
-    times = []
-    for title in titles:
-        target = page.get_by_role("button", name=button).element_handle()  # found before the clock starts (see module doc)
-        start = time.perf_counter()
-        target.click()
-        painted(page, title)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def step_click(page, button: str, title: str) -> float:
+    """Seconds from clicking ``button`` to the chart titled ``title`` painted."""
+    target = page.get_by_role("button", name=button).element_handle()  # found before the clock starts (see module doc)
+    start = time.perf_counter()
+    target.click()
+    painted(page, title)
+    return time.perf_counter() - start
+
+
+def upload(page, path: Path, title: str) -> tuple[float, float]:
+    """Seconds from choosing a file to (its probability chart painted, the whole page settled)."""
+    target = page.locator("input[type='file']").element_handle()
+    chosen_at = page.evaluate(WATCH_CHART_PAINT_JS, title)
+    start = time.perf_counter()
+    target.set_input_files(str(path))
+    page.wait_for_function("() => window.__chartPaintedAt !== undefined", timeout=60_000)
+    chart = (page.evaluate("() => window.__chartPaintedAt") - chosen_at) / 1000
+    painted(page, title)
+    return chart, time.perf_counter() - start
 
 
 def uploads(page, files: list[Path], title_of) -> tuple[float, float]:
-    """Median seconds from choosing a file to (its probability chart painted, the whole page settled)."""
-    chart, settled = [], []
-    for path in files:
-        target = page.locator("input[type='file']").element_handle()
-        chosen_at = page.evaluate(WATCH_CHART_PAINT_JS, title_of(path))
-        start = time.perf_counter()
-        target.set_input_files(str(path))
-        page.wait_for_function("() => window.__chartPaintedAt !== undefined", timeout=60_000)
-        chart.append((page.evaluate("() => window.__chartPaintedAt") - chosen_at) / 1000)
-        painted(page, title_of(path))
-        settled.append(time.perf_counter() - start)
-    return statistics.median(chart[1:]), statistics.median(settled[1:])
+    """Median seconds from choosing a file to (its probability chart painted, the whole page settled), after the first."""
+    times = [upload(page, path, title_of(path)) for path in files]
+    return statistics.median(c for c, _ in times[1:]), statistics.median(s for _, s in times[1:])
 
 
-def measure(repeats: int = 3, first_visits: int = 2) -> dict:
+def _in_turn(rounds: int, apps: dict, measure_one) -> dict[str, list]:
+    """``measure_one(name, round)`` for every app in each round, the order reversed every other round, so that the
+    machine's drift and noise fall on both apps alike."""
+    times = {name: [] for name in apps}
+    for r in range(rounds):
+        for name in list(apps) if r % 2 == 0 else list(apps)[::-1]:
+            times[name].append(measure_one(name, r))
+    return times
+
+
+def measure(repeats: int = 5, first_visits: int = 4) -> dict:
     """All browser figures for both apps, and the ratios."""
     from playwright.sync_api import sync_playwright
 
@@ -159,36 +167,41 @@ def measure(repeats: int = 3, first_visits: int = 2) -> dict:
             path = Path(tmp) / f"photo{i}.png"
             path.write_bytes(png_bytes(sample.images[(i * 31) % len(sample.images)]))
             files.append(path)
-        firsts = {"minimal": [], "app": []}
-        for _ in range(first_visits):  # alternate, so drift hits both alike
-            firsts["minimal"].append(first_visit(browser, minimal_server(), "/?view=home", "Prediction:"))
-            firsts["app"].append(first_visit(browser, app_server(), "/", "Prediction:"))
+        launches = {"minimal": (minimal_server, "/?view=home"), "app": (app_server, "/")}
+        firsts = _in_turn(first_visits, launches, lambda name, _: first_visit(browser, launches[name][0](), launches[name][1], "Prediction:"))
         for name, pairs in firsts.items():
             out[f"{name}_first_visit_title_s"] = round(statistics.median(t for t, _ in pairs), 2)
             out[f"{name}_first_visit_chart_s"] = round(statistics.median(c for _, c in pairs), 2)
 
         minimal, app = minimal_server().start(), app_server().start()
         try:
-            out["minimal_later_visit_s"] = round(later_visit(browser, f"{minimal.url}/?view=home", "Prediction:", repeats), 2)
-            out["app_later_visit_s"] = round(later_visit(browser, app.url, "Prediction:", repeats), 2)
+            # Each figure is taken from both apps in turn, so both meet the same moments of the machine.
+            urls = {"minimal": f"{minimal.url}/?view=home", "app": app.url}
+            for name, times in _in_turn(repeats + 1, urls, lambda name, _: later_visit(browser, urls[name], "Prediction:")).items():
+                out[f"{name}_later_visit_s"] = round(statistics.median(times[1:]), 2)  # the first visit warms the server
 
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{minimal.url}/?view=step")
-            painted(page, "step 0 map")
-            out["minimal_layer_step_s"] = round(step_clicks(page, "Next", [f"step {k} map" for k in range(1, 10)]), 3)
-            page.goto(f"{app.url}/explorer")
-            painted(page, "conv1:")
+            pages = {name: browser.new_page(viewport={"width": 1400, "height": 1000}) for name in ("minimal", "app")}
+            pages["minimal"].goto(f"{minimal.url}/?view=step")
+            painted(pages["minimal"], "step 0 map")
+            pages["app"].goto(f"{app.url}/explorer")
+            painted(pages["app"], "conv1:")
             names = ["pool1", "dropout1", "conv2", "pool2", "dropout2", "flatten", "dense1", "dropout3", "predictions"]
-            out["app_layer_step_s"] = round(step_clicks(page, "Next", [f"{n}:" for n in names]), 3)
+            titles = {"minimal": [f"step {k} map" for k in range(1, 10)], "app": [f"{n}:" for n in names]}
+            steps = _in_turn(len(names), pages, lambda name, k: step_click(pages[name], "Next", titles[name][k]))
+            for name, times in steps.items():
+                out[f"{name}_layer_step_s"] = round(statistics.median(times), 3)
 
-            page.goto(f"{minimal.url}/?view=upload")
-            page.wait_for_selector("input[type='file']", state="attached")
-            out["minimal_upload_s"], out["minimal_upload_page_settled_s"] = (round(v, 3) for v in uploads(page, files, lambda f: f"Upload: {f.name}"))
-            page.goto(f"{app.url}/explorer")
-            painted(page, "conv1:")
-            page.get_by_text("Upload a photo", exact=True).click()
-            page.wait_for_selector("input[type='file']", state="attached")
-            out["app_upload_s"], out["app_upload_page_settled_s"] = (round(v, 3) for v in uploads(page, files, lambda f: f" · upload: {f.name}"))
+            pages["minimal"].goto(f"{minimal.url}/?view=upload")
+            pages["app"].goto(f"{app.url}/explorer")
+            painted(pages["app"], "conv1:")
+            pages["app"].get_by_text("Upload a photo", exact=True).click()
+            for page in pages.values():
+                page.wait_for_selector("input[type='file']", state="attached")
+            title_of = {"minimal": lambda f: f"Upload: {f.name}", "app": lambda f: f" · upload: {f.name}"}
+            times = _in_turn(len(files), pages, lambda name, k: upload(pages[name], files[k], title_of[name](files[k])))
+            for name, pairs in times.items():  # the first upload warms the page
+                out[f"{name}_upload_s"] = round(statistics.median(c for c, _ in pairs[1:]), 3)
+                out[f"{name}_upload_page_settled_s"] = round(statistics.median(s for _, s in pairs[1:]), 3)
         finally:
             browser.close()
             minimal.stop()
