@@ -159,6 +159,31 @@ def keep_tensorflow_caches_between_runs() -> None:
     script_runner._clean_problem_modules = clean_problem_modules_but_keras
 
 
+def end_websocket_loops_on_closed_sockets() -> None:
+    """Let Streamlit's websocket loop end quietly when its own side has already closed the socket.
+
+    Streamlit 1.67's endpoint reads with ``receive_bytes`` and takes any ``RuntimeError`` for a text frame: it
+    closes the socket and raises. Starlette 1.10 raises ``WebSocketDisconnected`` (a ``RuntimeError``) from
+    ``receive_bytes`` once the socket is closed on the server's side, which happens when a browser leaves while
+    Streamlit is sending to it. The second close then fails, and the server log showed two tracebacks (the
+    cold-start stress's six sessions, in CI). Here that case raises ``WebSocketDisconnect``, which the loop takes
+    for the end of the session. Idempotent; other states keep Starlette's own behaviour.
+    """
+    from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+    current = WebSocket.receive_bytes
+    if getattr(current, "ends_on_closed_socket", False):
+        return
+
+    async def receive_bytes(self) -> bytes:
+        if self.application_state == WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnect(1000)
+        return await current(self)
+
+    receive_bytes.ends_on_closed_socket = True
+    WebSocket.receive_bytes = receive_bytes
+
+
 def stored_probabilities(card, chosen) -> np.ndarray | None:
     """The model's probabilities for an embedded sample picture as its card stores them (saved with the model,
     checked against the model file), or None for any other picture: a chart that needs no TensorFlow, so a

@@ -750,6 +750,31 @@ def test_a_finished_run_leaves_keras_and_tensorflow_caches_alone(shipped):
     assert counter(keras.layers.Dense(2).name) == before + 1
 
 
+def test_a_socket_closed_by_the_server_ends_streamlits_websocket_loop_quietly():
+    """Streamlit's loop reads with receive_bytes and took Starlette's error for a socket already closed on the
+    server's side for a text frame, closing it again and logging two tracebacks (a browser leaving mid-send, in the
+    cold-start stress). After the app's patch that read is a disconnect, the one thing the loop ends on; an open
+    socket still reads its frames."""
+    import asyncio
+
+    from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+    from app_pages import resources
+
+    resources.end_websocket_loops_on_closed_sockets()
+    resources.end_websocket_loops_on_closed_sockets()  # idempotent: app.py calls it on every run
+
+    async def receive():
+        return {"type": "websocket.receive", "bytes": b"frame"}
+
+    socket = WebSocket({"type": "websocket", "path": "/_stcore/stream", "headers": []}, receive=receive, send=None)
+    socket.client_state = socket.application_state = WebSocketState.CONNECTED
+    assert asyncio.run(socket.receive_bytes()) == b"frame"
+    socket.application_state = WebSocketState.DISCONNECTED
+    with pytest.raises(WebSocketDisconnect):
+        asyncio.run(socket.receive_bytes())
+
+
 def test_a_page_that_needs_the_model_waits_for_the_warm_up_instead_of_loading_beside_it(shipped, monkeypatch):
     """Only the warm-up thread imports TensorFlow: the Explorer, opened while it runs, waits for it (showing the
     seconds) and loads its model only once it has finished, then draws its charts."""
