@@ -135,10 +135,14 @@ def upload(page, path: Path, title: str) -> tuple[float, float]:
     return chart, time.perf_counter() - start
 
 
+def upload_medians(times: list[tuple[float, float]]) -> tuple[float, float]:
+    """The medians of :func:`upload`'s (chart, settled) seconds, leaving out the first upload (it warms the page)."""
+    return statistics.median(c for c, _ in times[1:]), statistics.median(s for _, s in times[1:])
+
+
 def uploads(page, files: list[Path], title_of) -> tuple[float, float]:
     """Median seconds from choosing a file to (its probability chart painted, the whole page settled), after the first."""
-    times = [upload(page, path, title_of(path)) for path in files]
-    return statistics.median(c for c, _ in times[1:]), statistics.median(s for _, s in times[1:])
+    return upload_medians([upload(page, path, title_of(path)) for path in files])
 
 
 def _in_turn(rounds: int, apps: dict, measure_one) -> dict[str, list]:
@@ -199,9 +203,8 @@ def measure(repeats: int = 5, first_visits: int = 4) -> dict:
                 page.wait_for_selector("input[type='file']", state="attached")
             title_of = {"minimal": lambda f: f"Upload: {f.name}", "app": lambda f: f" · upload: {f.name}"}
             times = _in_turn(len(files), pages, lambda name, k: upload(pages[name], files[k], title_of[name](files[k])))
-            for name, pairs in times.items():  # the first upload warms the page
-                out[f"{name}_upload_s"] = round(statistics.median(c for c, _ in pairs[1:]), 3)
-                out[f"{name}_upload_page_settled_s"] = round(statistics.median(s for _, s in pairs[1:]), 3)
+            for name, pairs in times.items():
+                out[f"{name}_upload_s"], out[f"{name}_upload_page_settled_s"] = (round(v, 3) for v in upload_medians(pairs))
         finally:
             browser.close()
             minimal.stop()

@@ -84,8 +84,8 @@ def _channel_numbers(origins: list[tuple[int, int]], grid_shape: tuple[int, int]
 
 
 def _mosaic_traces(maps: np.ndarray, shared_scale: bool, columns: int | None, highlight: int | None, labels: bool, mosaic_px: float):
-    """The mosaic's heatmap and clickable channel numbers, its highlight outline and the numbers' picture, its colour
-    range's top and rows/columns. ``mosaic_px``: the mosaic's planned width on screen."""
+    """The mosaic's heatmap and clickable channel numbers, its highlight outline, the numbers' picture and its colour
+    range's top. ``mosaic_px``: the mosaic's planned width on screen."""
     maps = np.asarray(maps, dtype=np.float32)
     h, w, c = maps.shape
     display = maps
@@ -121,7 +121,7 @@ def _mosaic_traces(maps: np.ndarray, shared_scale: bool, columns: int | None, hi
         data.append(clickable)
         images.append(image)
     shapes = [outline(origins[highlight], h, w, HIGHLIGHT_COLOUR)] if highlight is not None and 0 <= highlight < c else []
-    return data, shapes, images, zmax, mosaic.shape
+    return data, shapes, images, zmax
 
 
 def feature_map_mosaic(
@@ -144,7 +144,7 @@ def feature_map_mosaic(
     height = int(min(760, max(260, 720 * rows / cols + 60)))
     # The plot fills the height (square cells) unless a wide mosaic meets the planned 720 px width first.
     mosaic_px = min(720, (height - 58) * cols / rows)
-    data, shapes, images, _, _ = _mosaic_traces(maps, shared_scale, columns, highlight, labels, mosaic_px)
+    data, shapes, images, _ = _mosaic_traces(maps, shared_scale, columns, highlight, labels, mosaic_px)
     return figure(data, title, height, xaxis=HIDDEN_AXIS, yaxis=PICTURE_Y_AXIS, shapes=shapes, images=images)
 
 
@@ -195,7 +195,7 @@ def feature_maps_with_large_map(
     width = 330 if stacked else 560
     mosaic_share = 1 - LARGE_MAP_SHARE - 0.04
     mosaic_px = width if stacked else min(width * mosaic_share, (width * LARGE_MAP_SHARE + 42) * cols / rows)
-    data, shapes, images, zmax, _ = _mosaic_traces(maps, shared_scale, columns, channel, True, mosaic_px)
+    data, shapes, images, zmax = _mosaic_traces(maps, shared_scale, columns, channel, True, mosaic_px)
     large = maps[:, :, channel]
     peak = float(large.max())
     shown = large if shared_scale else large / (peak if peak > 0 else 1.0)
