@@ -13,7 +13,7 @@ import streamlit as st
 from app_pages import state
 from app_pages.panels import show_figure
 from fashion_viz import CLASS_NAMES
-from fashion_viz.figures.arithmetic import NumberGrid, contributions_figure, dropout_map_figure, dropout_mask_figure, monte_carlo_figure, number_grids_html, partial_sums_figure, receptive_field_picture, temperature_figure, window_kernel_products
+from fashion_viz.figures.arithmetic import NumberGrid, contributions_html, dropout_map_figure, dropout_mask_figure, monte_carlo_figure, number_grids_html, partial_sums_figure, receptive_field_picture, temperature_figure, window_kernel_products
 from fashion_viz.explain.arithmetic import (
     Calculation,
     describe,
@@ -191,7 +191,7 @@ def _dense(model, calc: Calculation, input_shape_3d: tuple[int, ...] | None) -> 
         else:
             label = f"unit {index}"
         items.append((f"{label}: {calc.inputs[index]:.3f} x {calc.weights[index]:+.3f}", value))
-    show_figure(contributions_figure(items, f"The 12 largest of the {len(calc.inputs):,} input x weight terms"), "calc_contributions")
+    st.html(contributions_html(items, f"The 12 largest of the {len(calc.inputs):,} input x weight terms"))
     _check_line(calc)
     if input_shape_3d:
         h, w, c = input_shape_3d
@@ -215,7 +215,7 @@ def _softmax(calc: Calculation) -> None:
     else:
         show_figure(temperature_figure(calc.logits, softmax_with_temperature(calc.logits, temperature), temperature), "calc_temperature_chart")
     items = [(f"dense unit {i}: {calc.inputs[i]:.3f} x {calc.weights[i]:+.3f}", v) for i, v in top_contributions(calc, 10)]
-    show_figure(contributions_figure(items, f"What makes the {CLASS_NAMES[calc.at[0]]} logit: the 10 largest of {len(calc.inputs)} terms"), "calc_contributions")
+    st.html(contributions_html(items, f"What makes the {CLASS_NAMES[calc.at[0]]} logit: the 10 largest of {len(calc.inputs)} terms"))
 
 
 def arithmetic_panel(engine, image: np.ndarray, activations, index: int, channel: int | None) -> None:

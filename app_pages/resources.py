@@ -84,10 +84,11 @@ def start_warmup():
         finally:
             freeze_long_lived_objects()
 
+    from fashion_viz.jobs import finish_before_exit
+
     thread = threading.Thread(target=warm, daemon=True, name="fashion-viz-warmup")
     thread.started_at = time.monotonic()
-    thread.start()
-    return thread
+    return finish_before_exit(thread)
 
 
 def wait_for_warmup() -> None:

@@ -7,6 +7,7 @@ for use. A cancelled job saves nothing.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import threading
 import time
@@ -18,6 +19,45 @@ from typing import Callable
 from fashion_viz.training import EpochRecord, TrainConfig
 
 STATES = ("idle", "running", "cancelling", "done", "cancelled", "failed")
+EXIT_WAIT_S = 30.0  # how long the interpreter's exit waits for each background thread still running
+
+_exiting = threading.Event()
+_background: list[tuple[threading.Thread, threading.Event | None]] = []
+_background_lock = threading.Lock()
+
+
+class ServerExiting(Exception):
+    """Raised inside a background job when the interpreter is exiting: the job stops at its next progress report."""
+
+
+def finish_before_exit(thread: threading.Thread, stop: threading.Event | None = None) -> threading.Thread:
+    """Start ``thread`` (a daemon) and, when the interpreter exits, set ``stop`` and wait for it (at most
+    ``EXIT_WAIT_S``). A daemon thread still inside TensorFlow when Python finalizes is unwound by force, and
+    TensorFlow's C++ turns that into an abort ("FATAL: exception not rethrown", exit status 134): a test run that
+    opened the Train page, or a server stopped during a job, ended that way."""
+    with _background_lock:
+        _background[:] = [(t, e) for t, e in _background if t.is_alive()]
+        _background.append((thread, stop))
+    thread.start()
+    return thread
+
+
+@atexit.register
+def _finish_background_threads() -> None:
+    _exiting.set()
+    with _background_lock:
+        running = list(_background)
+    for _, stop in running:
+        if stop is not None:
+            stop.set()
+    for thread, _ in running:
+        thread.join(EXIT_WAIT_S)
+
+
+def stop_if_exiting() -> None:
+    """A background job's check at each progress report (:class:`ServerExiting` once the interpreter exits)."""
+    if _exiting.is_set():
+        raise ServerExiting("the server is shutting down")
 
 
 @dataclass(frozen=True)
@@ -77,8 +117,8 @@ class TrainingJobs:
                 return False
             self._job = JobSnapshot(state="running", config=config, owner=owner, started=time.time())
             self._cancel = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(data, config, self._cancel), daemon=True, name="fashion-viz-training")
-            self._thread.start()
+            thread = threading.Thread(target=self._run, args=(data, config, self._cancel), daemon=True, name="fashion-viz-training")
+            self._thread = finish_before_exit(thread, self._cancel)
             return True
 
     def cancel(self) -> None:
@@ -173,6 +213,13 @@ class PreparationJobs:
         with self._lock:
             self._jobs[sha] = dataclasses.replace(self._jobs.get(sha, PreparationSnapshot()), **changes)
 
+    def _report(self, sha: str, stage: str, share: float) -> None:
+        """A stage's progress; where the job stops when the server exits."""
+        from fashion_viz.explain.precompute import overall_share
+
+        stop_if_exiting()
+        self._set(sha, stage=stage, share=overall_share(stage, share))
+
     def start(self, path: Path, data) -> bool:
         """Prepare the views of the model file at ``path`` unless that is already done or under way.
 
@@ -187,7 +234,7 @@ class PreparationJobs:
             if self._jobs.get(sha, PreparationSnapshot()).state in ("queued", "running", "done"):
                 return False
             self._jobs[sha] = PreparationSnapshot(state="queued", started=time.time())
-        threading.Thread(target=self._run, args=(Path(path), sha, data), daemon=True, name="fashion-viz-preparation").start()
+        finish_before_exit(threading.Thread(target=self._run, args=(Path(path), sha, data), daemon=True, name="fashion-viz-preparation"))
         return True
 
     def wait(self, sha: str, timeout: float = 300.0) -> PreparationSnapshot:
@@ -198,7 +245,7 @@ class PreparationJobs:
 
     def _run(self, path: Path, sha: str, data) -> None:
         from fashion_viz.engine import Engine
-        from fashion_viz.explain.precompute import overall_share, prepare_views
+        from fashion_viz.explain.precompute import prepare_views
         from fashion_viz.replay.views import prepare_replay
         from fashion_viz.storage import load_checked_model
         from fashion_viz.trials.prepare import prepare_trials
@@ -211,17 +258,17 @@ class PreparationJobs:
                     raise RuntimeError("the model file changed while its preparation was queued")
                 replay_engine = Engine(loaded.model)  # its own: the replay moves its weights through the snapshots
                 try:
-                    prepare_replay(replay_engine, path, loaded.card, data, progress=lambda share: self._set(sha, stage="replay", share=overall_share("replay", share)))
+                    prepare_replay(replay_engine, path, loaded.card, data, progress=lambda share: self._report(sha, "replay", share))
                 finally:
                     replay_engine.close()
                 engine = Engine(loaded.model)
                 prepare_views(
                     engine, path, sha, data.x_test, data.y_test, method=self.method,
-                    progress=lambda stage, share: self._set(sha, stage=stage, share=overall_share(stage, share)),
+                    progress=lambda stage, share: self._report(sha, stage, share),
                     **({} if self.steps is None else {"steps": self.steps}),
                 )
                 prepare_trials(
-                    engine, path, loaded.card, data, progress=lambda share: self._set(sha, stage="trials", share=overall_share("trials", share)),
+                    engine, path, loaded.card, data, progress=lambda share: self._report(sha, "trials", share),
                     probe_sizes=self.probe_sizes,
                 )
                 self._set(sha, state="done", share=1.0)
@@ -247,8 +294,7 @@ class BackgroundValue:
             except Exception as exc:  # noqa: BLE001 - reported to the page as a message
                 self.error = f"{type(exc).__name__}: {exc}"
 
-        self._thread = threading.Thread(target=run, daemon=True, name=name)
-        self._thread.start()
+        self._thread = finish_before_exit(threading.Thread(target=run, daemon=True, name=name))
 
     @property
     def done(self) -> bool:

@@ -1,7 +1,9 @@
 """Every page under streamlit.testing's AppTest: no exceptions, the content a user comes for."""
 
 import base64
+import html
 import json
+import re
 
 import numpy as np
 import plotly.io
@@ -43,6 +45,19 @@ def as_array(value) -> np.ndarray:
         shape = [int(n) for n in str(value.get("shape", "-1")).split(",")]
         return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).reshape(shape)
     return np.asarray(value)
+
+
+def html_blocks(at: AppTest) -> list[str]:
+    """The bodies of the page's ``st.html`` elements (the arithmetic panel's number grids and term bars)."""
+    return [element.proto.body for element in at.get("html")]
+
+
+def term_bars(at: AppTest) -> list[tuple[str, float, str]]:
+    """The arithmetic panel's signed term bars: (label, value, colour), in page order."""
+    rows = []
+    for body in html_blocks(at):
+        rows += re.findall(r"<tr title='([^']*): [^']*'>.*?data-value='([^']+)' style='[^']*background:(#\w+)'", body)
+    return [(html.unescape(label), float(value), colour) for label, value, colour in rows]
 
 
 def chart_titles(at: AppTest) -> list[str]:
@@ -580,6 +595,23 @@ def test_explorer_links_to_why_with_the_same_picture(fmnist):
     at.run()
     assert not at.exception
     assert at.selectbox(key="why_index").value == chosen
+
+
+def test_arithmetic_panel_dense_and_logit_terms_are_the_largest_products(shipped):
+    """dense1 and the logits list their largest input x weight terms as bars, each the product its label prints."""
+    at = open_page("explorer")
+    for layer, count, title in (("dense1", 12, "The 12 largest of the 1,600 input x weight terms"), ("predictions", 10, "logit: the 10 largest of 128 terms")):
+        at.session_state["explorer_layer"] = layer
+        at.run()
+        assert not at.exception
+        assert any(title in body for body in html_blocks(at)), layer
+        bars = term_bars(at)
+        assert len(bars) == count, layer
+        sizes = [abs(v) for _, v, _ in bars]
+        assert sizes == sorted(sizes, reverse=True) and sizes[0] > 0, "largest first"
+        for label, value, _ in bars:
+            x, w = (float(n) for n in re.search(r": (-?[\d.]+) x ([+-][\d.]+)$", label).groups())
+            assert value == pytest.approx(x * w, abs=2e-3 * max(1.0, abs(x))), label
 
 
 def test_arithmetic_panel_flatten_maps_both_ways(shipped):

@@ -11,7 +11,7 @@ from fashion_viz import CLASS_NAMES
 from fashion_viz.architecture import model_input
 from fashion_viz.engine import Engine
 from fashion_viz.explain.attribution import METHODS, attribute, class_index, score_direction
-from fashion_viz.explain.faithfulness import auc, average_ranks, deletion_insertion, fixed_test_set, gaussian_blur, measure, spearman
+from fashion_viz.explain.faithfulness import auc, average_ranks, fixed_test_set, gaussian_blur, measure, spearman
 
 TRIGGER_CLASS = 0
 PATCH = (slice(1, 4), slice(1, 4))  # a bright 3x3 patch in the top-left corner

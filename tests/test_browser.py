@@ -449,11 +449,17 @@ TOO_WIDE_JS = """() => {
     return {scroll: main.scrollWidth, width, wide};
 }"""
 
+# Chart titles that run past their chart's edge (Plotly clips nothing: the words are lost off the side).
+TITLES_CUT_JS = """() => [...document.querySelectorAll("[data-testid='stPlotlyChart']")].flatMap(chart => {
+    const box = chart.getBoundingClientRect();
+    return [...chart.querySelectorAll('.gtitle')].filter(t => t.getBoundingClientRect().right > box.right + 1).map(t => t.textContent);
+})"""
+
 
 @pytest.mark.parametrize("path", ["", "architecture", "explorer", "why", "units", "map", "layers", "train", "replay", "evaluate"])
 def test_every_page_fits_a_phone(browser, app_url, path):
-    """At 390x844 (a phone, with its User-Agent) nothing is wider than the screen, the Explorer's mosaic has 4
-    columns instead of 8, and colour bars lie under their charts."""
+    """At 390x844 (a phone, with its User-Agent) nothing is wider than the screen, no chart's title runs off it, the
+    Explorer's mosaic has 4 columns instead of 8, and colour bars lie under their charts."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=PHONE_UA, is_mobile=True, has_touch=True)
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -465,6 +471,7 @@ def test_every_page_fits_a_phone(browser, app_url, path):
         fit = page.evaluate(TOO_WIDE_JS)
         assert fit["scroll"] <= fit["width"] + 1, fit
         assert not fit["wide"], fit
+        assert not page.evaluate(TITLES_CUT_JS), "long titles wrap on a phone"
         if path == "explorer":
             wait_for_title(page, "conv1: 32 feature maps")
             assert page.locator(".modebar").count() == 0, "no toolbar over the titles"

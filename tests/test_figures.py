@@ -209,7 +209,7 @@ def test_arithmetic_and_attribution_figures_pass_plotly_validation(engine, shipp
     """The explanation figures are built unvalidated too: rebuild each with validation on."""
     import plotly.graph_objects as go
 
-    from fashion_viz.figures.arithmetic import contributions_figure, dropout_map_figure, dropout_mask_figure, monte_carlo_figure, partial_sums_figure, temperature_figure
+    from fashion_viz.figures.arithmetic import dropout_map_figure, dropout_mask_figure, monte_carlo_figure, partial_sums_figure, temperature_figure
     from fashion_viz.figures.attribution import attribution_grid_figure, whatif_figure
     from fashion_viz.engine import Engine
     from fashion_viz.explain.attribution import METHODS, attribute
@@ -219,7 +219,6 @@ def test_arithmetic_and_attribution_figures_pass_plotly_validation(engine, shipp
     scorer = Engine(shipped.model)
     figures = [
         partial_sums_figure(rng.normal(size=32), "p"),
-        contributions_figure([("a", 0.5), ("b", -0.2)], "c"),
         temperature_figure(rng.normal(size=10), probs, 2.0),
         dropout_mask_figure(rng.random(128), rng.random(128), rng.random(128) > 0.5, "m"),
         dropout_map_figure(rng.random((5, 5)), rng.random((5, 5)), rng.random((5, 5)) > 0.3, "m"),
@@ -253,6 +252,25 @@ def test_number_grids_print_every_value_and_tint_signs_by_the_palette():
     assert outlined == [("0", "1", HIGHLIGHT_COLOUR)]
 
 
+def test_contributions_bars_start_at_one_zero_line_in_the_sign_colours():
+    from fashion_viz.figures.arithmetic import contributions_html
+
+    html = contributions_html([("a <b>", 0.5), ("c", -0.25), ("d", 0.0)], "What makes it")
+    assert html.count("<tr") == 3 and "What makes it" in html
+    assert "a &lt;b&gt;" in html and "<b>" not in html, "labels are text, not markup"
+    zero = re.findall(r"left:([\d.]+)%;top:-3px", html)
+    assert zero == ["33.33"] * 3, "0 sits a third of the way along: the range is -0.25 to 0.5"
+    bars = re.findall(r"data-value='([^']+)' style='position:absolute;left:([\d.]+)%;width:([\d.]+)%;top:0;bottom:0;background:(#\w+)'", html)
+    assert [(float(v), float(left), float(width), colour) for v, left, width, colour in bars] == [
+        (0.5, 33.33, 66.67, POSITIVE_COLOUR),  # from the zero line to the right end
+        (-0.25, 0.0, 33.33, NEGATIVE_COLOUR),  # from the left end to the zero line
+        (0.0, 33.33, 0.0, POSITIVE_COLOUR),
+    ]
+    assert re.findall(r">([+−-][\d.]+)</td>", html) == ["+0.5000", "-0.2500", "+0.0000"]
+    only_plus = contributions_html([("a", 2.0), ("b", 1.0)], "t")
+    assert re.findall(r"left:([\d.]+)%;top:-3px", only_plus) == ["0.00", "0.00"], "all positive: the zero line at the left"
+
+
 def test_receptive_field_picture_dims_all_but_the_field(sample):
     from fashion_viz.figures.arithmetic import receptive_field_picture
     from fashion_viz.palette import HIGHLIGHT_COLOUR, hex_to_rgb
@@ -283,3 +301,20 @@ def test_margins_make_room_for_labels_colour_bars_and_legends_and_never_shrink()
     assert reserved_margin(legend, dict(margin=dict(r=10), legend=dict(orientation="h")))["r"] == 20, "a legend below takes none"
     narrow = for_narrow_screen(figure(heat, "t", 300, **hidden))
     assert narrow.layout.margin.r == 20 and narrow.data[0].colorbar.orientation == "h", "on a phone the bar goes under the chart"
+
+
+def test_on_a_phone_a_legend_goes_under_the_chart_and_a_long_title_wraps():
+    from fashion_viz.figures.base import NARROW_TITLE_CHARS, figure, for_narrow_screen
+
+    points = [dict(type="scatter", x=[0], y=[0], name=name) for name in CLASS_NAMES]
+    wide = figure(points, "The test set as the model sees it (dense1, 128 numbers per picture, projected to 2-D)", 500)
+    assert wide.layout.margin.r > 100, "beside the chart on a wide screen"
+    narrow = for_narrow_screen(figure(points, wide.layout.title.text, 500))
+    assert narrow.layout.legend.orientation == "h" and narrow.layout.legend.y < 0 and narrow.layout.margin.r == 20
+    lines = narrow.layout.title.text.split("<br>")
+    assert len(lines) == 2 and all(len(line) <= NARROW_TITLE_CHARS for line in lines)
+    assert " ".join(lines) == wide.layout.title.text, "every word kept, in order"
+    grown = narrow.layout.height - 500
+    assert narrow.layout.margin.t - wide.layout.margin.t + narrow.layout.margin.b - wide.layout.margin.b == grown > 0, "the chart grows by what it holds"
+    short = for_narrow_screen(figure(points[:1], "conv1: 32 maps", 300))
+    assert short.layout.title.text == "conv1: 32 maps" and short.layout.height == 300, "a short title and one trace: as they were"

@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 from conftest import ROOT
-from test_app import as_array, charts, open_page
+from test_app import as_array, charts, open_page, term_bars
 
 from fashion_viz import CLASS_NAMES, palette
 
@@ -116,6 +116,19 @@ def test_a_signed_bar_is_the_same_colour_for_plus_and_minus_on_every_page(every_
                 if colour != palette.HIGHLIGHT_COLOUR:
                     assert colour == palette.sign_colour(value), f"{fig['layout']['title']['text']}: {value:+.3f} drawn {colour}"
     assert signed_traces >= 3, "votes, feeders, partial sums or contributions were among the charts"
+
+
+def test_a_signed_term_bar_in_html_is_the_same_colour_for_plus_and_minus(shipped):
+    """The arithmetic panel's term bars are HTML, not charts: the same + and − colours as every chart's."""
+    at = open_page("explorer")
+    bars = []
+    for layer in ("dense1", "predictions"):
+        at.session_state["explorer_layer"] = layer
+        at.run()
+        bars += term_bars(at)
+    assert any(v < 0 for _, v, _ in bars) and any(v > 0 for _, v, _ in bars), "both signs were among the bars"
+    for label, value, colour in bars:
+        assert normal(colour) == palette.sign_colour(value), f"{label}: {value:+.3f} drawn {colour}"
 
 
 def test_each_class_is_drawn_in_one_colour(every_page_figure):

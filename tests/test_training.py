@@ -187,6 +187,39 @@ def test_the_measured_step_timing_predicts_a_real_run_on_this_machine(fmnist, sa
     assert took / 2.5 < estimate < took * 2.5, f"estimated {estimate:.1f} s, took {took:.1f} s"
 
 
+EXIT_DURING_A_JOB = """
+import atexit, sys, threading, time
+atexit.register(lambda: print("ended" if value.done else "cut off", flush=True))  # runs after the jobs' own exit hook
+from fashion_viz.data import load_sample
+from fashion_viz.jobs import BackgroundValue
+from fashion_viz.training import measure_step_timing
+
+sample, inside = load_sample(), threading.Event()
+
+def compute():
+    import tensorflow  # noqa: F401 - then the timing runs inside TensorFlow's C++
+    inside.set()
+    return measure_step_timing(sample.images, sample.labels, steps=8)
+
+value = BackgroundValue(compute)
+inside.wait(120)
+time.sleep(0.5)
+"""
+
+
+def test_the_interpreter_exits_cleanly_while_a_background_job_runs_tensorflow():
+    """Python's exit during a background job (the Train page's step timing, a training run, a preparation) waits for
+    it: a daemon thread cut off inside TensorFlow aborted the process ("FATAL: exception not rethrown", status 134)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    done = subprocess.run([sys.executable, "-c", EXIT_DURING_A_JOB], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ended"), "the exit waited for the job to end"
+
+
 def test_training_jobs_run_one_at_a_time(fmnist, tmp_path):
     from fashion_viz.jobs import TrainingJobs
 

@@ -3,6 +3,7 @@
 They live here, outside the package, and import it (the package never imports ``tools``):
 
     python -m tools bench [--quick] [--json]          speed and size of every view
+    python -m tools bench-browser [--cpu-slowdown 2]   what a person waits for in Chromium, beside a minimal app
     python -m tools bench-uploads [--per-condition N]  accuracy on catalogue-style photos vs raw arrays
     python -m tools bench-cold-start [--rounds N]      a new server under N browser sessions at once
     python -m tools bench-training [--seeds 42,1,2]    time to accuracy: the fast schedule vs plain model.fit
@@ -19,6 +20,12 @@ def _bench(args) -> int:
     from tools.bench import run_benchmarks
 
     return run_benchmarks(quick=args.quick, as_json=args.json)
+
+
+def _bench_browser(args) -> int:
+    from tools.browser_bench import run_browser_benchmark
+
+    return run_browser_benchmark(as_json=args.json, repeats=args.repeats, first_visits=args.first_visits, cpu_slowdown=args.cpu_slowdown)
 
 
 def _bench_uploads(args) -> int:
@@ -55,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="skip the training figures")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=_bench)
+
+    browser = sub.add_parser("bench-browser", help="the browser figures alone: fashion-viz and a minimal app in turn, as ratios")
+    browser.add_argument("--repeats", type=int, default=5, help="later visits per app (the layer step and upload take 9 and 6 each)")
+    browser.add_argument("--first-visits", type=int, default=4, help="fresh servers per app")
+    browser.add_argument(
+        "--cpu-slowdown", type=float, default=1.0,
+        help="slow Chromium's renderer this many times for both apps (as on a slower machine's browser; the servers run as they are)",
+    )
+    browser.add_argument("--json", action="store_true")
+    browser.set_defaults(func=_bench_browser)
 
     uploads = sub.add_parser("bench-uploads", help="accuracy on catalogue-style photos vs raw arrays, and the bad-file corpus")
     uploads.add_argument("--count", type=int, default=1000, help="test images to turn into photos (4 files each)")

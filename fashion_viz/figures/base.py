@@ -29,6 +29,10 @@ from fashion_viz.palette import HIGHLIGHT_COLOUR, WHITE, hex_to_rgb
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
 HIDDEN_AXIS = dict(visible=False)
 NARROW_BAR_PX = 64  # a colour bar laid under a chart on a phone, with its title
+NARROW_TITLE_CHARS = 44  # a chart title's line on a phone (a 390 px screen holds about 55 characters at 15 px)
+TITLE_LINE_PX = 19  # one more line of a 15 px title
+NARROW_LEGEND_PX = 330  # the width a legend laid under a chart on a phone has for its entries
+LEGEND_ROW_PX = 21  # one row of such a legend
 PICTURE_Y_AXIS = dict(autorange="reversed", scaleanchor="x", visible=False)  # row 0 on top, square pixels
 
 
@@ -113,8 +117,9 @@ def reserved_margin(data: list[dict], layout: dict) -> dict:
 
 
 def for_narrow_screen(fig: go.Figure) -> go.Figure:
-    """The same figure laid out for a phone-width screen: every colour bar horizontal, under the chart (the figure
-    grows by their height), instead of a column of its own beside it (a quarter of a 390 px screen)."""
+    """The same figure laid out for a phone-width screen: every colour bar horizontal and the legend in rows, under
+    the chart (the figure grows by their height), instead of a column of their own beside it (a quarter to a half of a
+    390 px screen); a long title wrapped into lines that fit."""
     height = fig.layout.height or 400
     bars = [t for t in fig.data if t.type == "heatmap" and t.showscale is not False and t.colorbar is not None and t.colorbar.title is not None]
     for k, trace in enumerate(bars):
@@ -127,7 +132,44 @@ def for_narrow_screen(fig: go.Figure) -> go.Figure:
         # The right margin had room for the bars beside the chart (reserved_margin): only the x ticks' now.
         fig.layout.margin = dict(l=margin.l, r=20, t=margin.t, b=(margin.b or 0) + NARROW_BAR_PX * len(bars))
         fig.layout.height = height + NARROW_BAR_PX * len(bars)
+    named = [t.name for t in fig.data if t.name and t.showlegend is not False]
+    legend = fig.layout.legend
+    if fig.layout.showlegend is not False and len(named) > 1 and (legend.orientation or "v") == "v" and legend.x is None:
+        # A legend beside the chart took half a phone's width (the Map's 13 entries): it goes under the chart, in rows.
+        entries = [TICK_CHAR_PX * len(name) + LEGEND_PX - 20 for name in named]
+        rows, used = 1, 0.0
+        for entry in entries:
+            if used and used + entry > NARROW_LEGEND_PX:
+                rows, used = rows + 1, 0.0
+            used += entry
+        below = rows * LEGEND_ROW_PX + 12
+        margin, full = fig.layout.margin, fig.layout.height or height
+        plot = full - (margin.t or 0) - (margin.b or 0)
+        legend.update(orientation="h", x=0, xanchor="left", y=-((margin.b or 0) + 6) / plot, yanchor="top")
+        fig.layout.margin.update(r=20, b=(margin.b or 0) + below)
+        fig.layout.height = full + below
+    lines = wrapped(fig.layout.title.text or "", NARROW_TITLE_CHARS)
+    if len(lines) > 1:  # a long title ran off the screen's edge: it wraps, and the chart grows to hold its lines
+        extra = TITLE_LINE_PX * (len(lines) - 1)
+        fig.layout.title.update(text="<br>".join(lines), yref="container", y=1, yanchor="top", pad=dict(t=14))
+        fig.layout.margin.t = (fig.layout.margin.t or 0) + extra
+        fig.layout.height = (fig.layout.height or height) + extra
     return fig
+
+
+def wrapped(text: str, chars: int) -> list[str]:
+    """``text`` in lines of at most ``chars`` characters, broken between words (a longer word keeps its own line)."""
+    lines: list[str] = []
+    for paragraph in text.split("<br>"):
+        line = ""
+        for word in paragraph.split(" "):
+            if line and len(line) + 1 + len(word) > chars:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        lines.append(line)
+    return lines
 
 
 def outline(origin: tuple[int, int], h: int, w: int, colour: str) -> dict:
