@@ -84,11 +84,11 @@ def start_warmup():
         finally:
             freeze_long_lived_objects()
 
-    from fashion_viz.jobs import finish_before_exit
+    from fashion_viz.jobs import start_joined_at_exit
 
     thread = threading.Thread(target=warm, daemon=True, name="fashion-viz-warmup")
     thread.started_at = time.monotonic()
-    return finish_before_exit(thread)
+    return start_joined_at_exit(thread)
 
 
 def wait_for_warmup() -> None:

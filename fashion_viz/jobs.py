@@ -30,7 +30,7 @@ class ServerExiting(Exception):
     """Raised inside a background job when the interpreter is exiting: the job stops at its next progress report."""
 
 
-def finish_before_exit(thread: threading.Thread, stop: threading.Event | None = None) -> threading.Thread:
+def start_joined_at_exit(thread: threading.Thread, stop: threading.Event | None = None) -> threading.Thread:
     """Start ``thread`` (a daemon) and, when the interpreter exits, set ``stop`` and wait for it (at most
     ``EXIT_WAIT_S``). A daemon thread still inside TensorFlow when Python finalizes is unwound by force, and
     TensorFlow's C++ turns that into an abort ("FATAL: exception not rethrown", exit status 134): a test run that
@@ -52,6 +52,13 @@ def _finish_background_threads() -> None:
             stop.set()
     for thread, _ in running:
         thread.join(EXIT_WAIT_S)
+
+
+def log_failure() -> None:
+    """A background job's failure, with its traceback, to the server log; not while the interpreter exits, when the
+    exit itself breaks what the job was doing (its thread pools refuse new work, for one)."""
+    if not _exiting.is_set():
+        traceback.print_exc()
 
 
 def stop_if_exiting() -> None:
@@ -118,7 +125,7 @@ class TrainingJobs:
             self._job = JobSnapshot(state="running", config=config, owner=owner, started=time.time())
             self._cancel = threading.Event()
             thread = threading.Thread(target=self._run, args=(data, config, self._cancel), daemon=True, name="fashion-viz-training")
-            self._thread = finish_before_exit(thread, self._cancel)
+            self._thread = start_joined_at_exit(thread, self._cancel)
             return True
 
     def cancel(self) -> None:
@@ -167,9 +174,9 @@ class TrainingJobs:
                 try:
                     self.after_save(checked.path)
                 except Exception:  # noqa: BLE001 - the model is saved and usable; its extra views can be prepared later
-                    traceback.print_exc()
+                    log_failure()
         except Exception as exc:  # noqa: BLE001 - reported to the page, never raised into a session
-            traceback.print_exc()
+            log_failure()
             if path is not None:
                 release_reservation(path)
             self._update(state="failed", finished=time.time(), error=f"{type(exc).__name__}: {exc}")
@@ -234,7 +241,7 @@ class PreparationJobs:
             if self._jobs.get(sha, PreparationSnapshot()).state in ("queued", "running", "done"):
                 return False
             self._jobs[sha] = PreparationSnapshot(state="queued", started=time.time())
-        finish_before_exit(threading.Thread(target=self._run, args=(Path(path), sha, data), daemon=True, name="fashion-viz-preparation"))
+        start_joined_at_exit(threading.Thread(target=self._run, args=(Path(path), sha, data), daemon=True, name="fashion-viz-preparation"))
         return True
 
     def wait(self, sha: str, timeout: float = 300.0) -> PreparationSnapshot:
@@ -273,7 +280,7 @@ class PreparationJobs:
                 )
                 self._set(sha, state="done", share=1.0)
             except Exception as exc:  # noqa: BLE001 - reported to the page, never raised into a session
-                traceback.print_exc()
+                log_failure()
                 self._set(sha, state="failed", error=f"{type(exc).__name__}: {exc}")
 
 
@@ -294,7 +301,7 @@ class BackgroundValue:
             except Exception as exc:  # noqa: BLE001 - reported to the page as a message
                 self.error = f"{type(exc).__name__}: {exc}"
 
-        self._thread = finish_before_exit(threading.Thread(target=run, daemon=True, name=name))
+        self._thread = start_joined_at_exit(threading.Thread(target=run, daemon=True, name=name))
 
     @property
     def done(self) -> bool:
