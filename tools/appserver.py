@@ -75,14 +75,19 @@ class AppServer:
             if self.log is not None:
                 output.close()
 
+    def healthy(self) -> bool:
+        """Whether Streamlit answers its health check now (False while it is not listening or not ready)."""
+        try:
+            return urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok"
+        except OSError:
+            return False
+
     def wait_healthy(self, timeout: float = 60) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
-                    return
-            except OSError:
-                time.sleep(0.1)
+            if self.healthy():
+                return
+            time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"streamlit did not answer {self.url}/_stcore/health within {timeout:.0f} s")
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from tools.appserver import CHROMIUM, CHROMIUM_ARGS, ROOT, AppServer
@@ -98,13 +97,6 @@ def later_visit(browser, url: str, title: str, cpu_slowdown: float = 1.0) -> flo
     return seconds
 
 
-def _healthy(server: AppServer) -> bool:
-    try:
-        return urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2).read() == b"ok"
-    except OSError:  # not listening yet, or not ready
-        return False
-
-
 def first_visit(browser, server: AppServer, path: str, title: str, cpu_slowdown: float = 1.0) -> tuple[float, float]:
     """Seconds from launching the server to the page title shown, and to the chart painted."""
     page = new_page(browser, cpu_slowdown)
@@ -113,7 +105,7 @@ def first_visit(browser, server: AppServer, path: str, title: str, cpu_slowdown:
     try:
         # Asked from here, not by the page: a refused page load shows Chromium's error page, and in a slowed
         # renderer those retries had put the first load 17 s late.
-        while not _healthy(server):
+        while not server.healthy():
             if time.perf_counter() - start > 90:
                 raise RuntimeError(f"{server.url} did not start within 90 s")
             time.sleep(0.02)
