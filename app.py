@@ -18,6 +18,7 @@ from app_pages.panels import model_sidebar  # noqa: E402
 
 resources.keep_tensorflow_caches_between_runs()  # Streamlit would clear Keras (and TensorFlow's kernel cache) after every run
 resources.end_websocket_loops_on_closed_sockets()  # a browser leaving mid-send logged two tracebacks
+resources.note_upload_requests()  # a run with an emptied uploader then waits for the file on its way
 
 navigation = st.navigation(
     [

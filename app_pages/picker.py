@@ -68,7 +68,8 @@ def upload_widget(key: str) -> ChosenImage | None:
     The last good upload is kept (``state.LAST_UPLOAD``): a bad file shows its
     message above it, and an empty uploader (after a page switch, or the x) shows
     it again, saying so. Choosing a new file first empties the uploader for one run:
-    forgetting the upload then emptied the whole page and drew it again for every new file.
+    forgetting the upload then emptied the whole page and drew it again for every new file,
+    and that run now waits for the new file instead (``resources.wait_for_requested_upload``).
     """
     uploaded = st.file_uploader(
         "Upload a photo of one piece of clothing",
@@ -77,10 +78,12 @@ def upload_widget(key: str) -> ChosenImage | None:
         help="PNG, JPEG, WebP, GIF or BMP, up to 10 MB. Works best with one item on a plain background.",
     )
     if uploaded is None:
+        resources.wait_for_requested_upload()  # emptied for the next file: its run comes instead of this one
         kept = st.session_state.get(state.LAST_UPLOAD)
         if kept is not None:
             st.caption(f"Showing your last upload, {kept.caption.removeprefix('upload: ')}.")
         return kept
+    resources.upload_arrived()
     return _prepared_photo(uploaded.name, uploaded.getvalue(), f"upload: {uploaded.name}", state.LAST_UPLOAD, "upload")
 
 

@@ -807,6 +807,61 @@ def test_a_socket_closed_by_the_server_ends_streamlits_websocket_loop_quietly():
         asyncio.run(socket.receive_bytes())
 
 
+def test_a_run_whose_uploader_emptied_for_the_next_file_waits_for_that_file(monkeypatch):
+    """A browser's request for upload URLs is noted for its session (and still answered); a run with an empty
+    uploader then waits until Streamlit's yield check ends it for the run that brings the file, or gives up after
+    UPLOAD_WAIT_S; without such a request it goes on at once."""
+    import time
+
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.runtime.app_session import AppSession
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    from streamlit.runtime.scriptrunner_utils import script_run_context
+    from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
+
+    from app_pages import resources
+
+    resources.note_upload_requests()
+    resources.note_upload_requests()  # idempotent: app.py calls it on every run
+
+    class Session:
+        id = "a-session"
+        _uploaded_file_mgr = MemoryUploadedFileManager("/_stcore/upload_file")
+        sent = []
+
+        def _enqueue_forward_msg(self, msg):
+            self.sent.append(msg)
+
+    request = BackMsg().file_urls_request
+    request.request_id, request.file_names[:] = "r1", ["second.png"]
+    monkeypatch.setattr(resources, "_session_id", lambda: Session.id)
+    checks = []
+
+    def rerun_on_third_check():
+        checks.append(time.monotonic())
+        if len(checks) == 3:
+            raise RerunException(None)
+
+    monkeypatch.setattr(script_run_context, "get_run_yield_check", lambda: rerun_on_third_check)
+    started = time.monotonic()
+    resources.wait_for_requested_upload()  # nothing requested yet: no wait
+    assert not checks
+    AppSession._handle_file_urls_request(Session(), request)
+    assert Session.sent[0].file_urls_response.file_urls[0].upload_url.startswith("/_stcore/upload_file/a-session/")
+    with pytest.raises(RerunException):
+        resources.wait_for_requested_upload()
+    assert len(checks) == 3 and time.monotonic() - started < 1
+
+    monkeypatch.setattr(script_run_context, "get_run_yield_check", lambda: lambda: None)
+    monkeypatch.setattr(resources, "UPLOAD_WAIT_S", 0.2)
+    started = time.monotonic()
+    resources.wait_for_requested_upload()  # the file never came: the run goes on after UPLOAD_WAIT_S
+    assert 0.1 < time.monotonic() - started < 1.5
+    started = time.monotonic()
+    resources.wait_for_requested_upload()  # and that request is forgotten
+    assert time.monotonic() - started < 0.05
+
+
 def test_a_page_that_needs_the_model_waits_for_the_warm_up_instead_of_loading_beside_it(shipped, monkeypatch):
     """Only the warm-up thread imports TensorFlow: the Explorer, opened while it runs, waits for it (showing the
     seconds) and loads its model only once it has finished, then draws its charts."""

@@ -126,6 +126,39 @@ def test_upload_timing_sees_the_new_chart_painted(page, app_url, sample, tmp_pat
     assert page.locator("[data-testid='stPlotlyChart'] .gtitle", has_text="upload: photo4.png").count() == 1
 
 
+# Each websocket message the page receives, as text (Streamlit's protobuf carries its strings as UTF-8).
+RECORD_MESSAGES_JS = """
+window.__received = [];
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = function (...args) {
+  const socket = new NativeWebSocket(...args);
+  socket.addEventListener("message", e => window.__received.push(new TextDecoder().decode(e.data)));
+  return socket;
+};
+window.WebSocket.prototype = NativeWebSocket.prototype;
+Object.assign(window.WebSocket, NativeWebSocket);
+"""
+
+
+def test_a_second_photo_is_drawn_in_one_run_without_the_first_again(page, app_url, sample, tmp_path):
+    """A full uploader empties itself before the next file: that run waits for the file instead of drawing
+    the whole page with the old photo again (which also kept the browser from finishing the upload)."""
+    page.add_init_script(RECORD_MESSAGES_JS)
+    open_upload(page, app_url)
+    first, second = (write_png(tmp_path / name, sample.images[i]) for i, name in ((5, "first.png"), (6, "second.png")))
+    page.locator("input[type='file']").set_input_files(str(first))
+    page.locator("[data-testid='stPlotlyChart'] .gtitle", has_text="upload: first.png").wait_for()
+    settle(page)
+    page.evaluate("() => { window.__received = []; }")
+    page.locator("input[type='file']").set_input_files(str(second))
+    page.locator("[data-testid='stPlotlyChart'] .gtitle", has_text="upload: second.png").wait_for()
+    settle(page)
+    received = page.evaluate("() => window.__received")
+    assert any("upload: second.png" in text for text in received)
+    assert not any("first.png" in text for text in received)
+    no_exceptions(page)
+
+
 def test_step_through_all_layers(page, app_url):
     page.goto(f"{app_url}/explorer")
     settle(page)
