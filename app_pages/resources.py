@@ -235,14 +235,15 @@ def wait_for_requested_upload() -> None:
     and nothing is sent meanwhile. Goes on as before after ``UPLOAD_WAIT_S`` (a failed or very slow upload)."""
     from streamlit.runtime.scriptrunner_utils.script_run_context import get_run_yield_check
 
-    requested_at = _UPLOAD_REQUESTED.get(_session_id())
+    session_id = _session_id()
+    requested_at = _UPLOAD_REQUESTED.get(session_id)
     yield_check = get_run_yield_check()
     if requested_at is None or yield_check is None:
         return
     while time.monotonic() - requested_at < UPLOAD_WAIT_S:
         yield_check()  # raises Streamlit's rerun exception once the browser has sent the file
         time.sleep(0.01)
-    upload_arrived()
+    _UPLOAD_REQUESTED.pop(session_id, None)  # given up: the next run with an empty uploader goes on at once
 
 
 def stored_probabilities(card, chosen) -> np.ndarray | None:
