@@ -65,3 +65,45 @@ def test_a_failing_panel_says_so_plainly_and_the_page_goes_on(fmnist, shipped, m
     assert "injected failure" not in " ".join(e.value for e in at.error), "the message does not show the error itself"
     assert rest_of_page(at), "the rest of the page still renders"
     assert at.title, "the page's title is there"
+
+
+def test_a_panel_goes_to_the_browser_as_one_block_that_a_failure_replaces(monkeypatch):
+    """A panel is one block in place, never an empty element filled afterwards: a browser that drew between
+    the two lost the panel's widgets, an upload in progress included."""
+    import streamlit.delta_generator as delta_generator
+
+    sent = []
+    enqueue = delta_generator._enqueue_message
+
+    def record(msg):
+        if msg.WhichOneof("type") == "delta":
+            kind = msg.delta.WhichOneof("type")
+            sent.append((msg.delta.new_element.WhichOneof("type") if kind == "new_element" else kind, tuple(msg.metadata.delta_path)))
+        enqueue(msg)
+
+    monkeypatch.setattr(delta_generator, "_enqueue_message", record)
+
+    def script():
+        import streamlit as st
+
+        from app_pages.boundary import guarded
+
+        with guarded("a panel that works"):
+            st.file_uploader("Photo", key="photo")
+            st.markdown("below the uploader")
+        with guarded("a panel that fails"):
+            st.markdown("half drawn")
+            raise RuntimeError("injected failure")
+        st.markdown("after both panels")
+
+    at = AppTest.from_function(script, default_timeout=30)
+    at.run()
+    assert not at.exception
+    assert "empty" not in [what for what, _ in sent], sent
+    blocks = [path for what, path in sent if what == "add_block"]
+    working, failing = blocks[0], blocks[1]
+    assert [what for what, path in sent if path[:-1] == working] == ["file_uploader", "markdown"], "the widgets live in the panel's block"
+    assert [what for what, path in sent if path == failing] == ["add_block", "alert"], "the message is sent to the failing panel's own place"
+    markdown = [m.value for m in at.markdown]
+    assert "half drawn" not in markdown and {"below the uploader", "after both panels"} <= set(markdown), markdown
+    assert [e.value for e in at.error if "could not be drawn" in e.value], [e.value for e in at.error]

@@ -48,7 +48,8 @@ def test_two_replicas_behind_nginx_survive_load_training_and_a_killed_replica(sh
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["load_predictions"] >= 8 and report["load_errors"] == 0 and report["load_mismatches"] == 0, report
+    assert report["load_predictions"] >= 8 and report["load_errors"] == 0 and report["load_mismatches"] == 0, report["load_examples"]
+    assert report["server_tracebacks"] == 0, report["server_log_excerpt"]
     assert len(report["sessions_per_replica"]) == 2, f"both replicas serve sessions: {report['sessions_per_replica']}"
     assert report["trained_seen_on_other"], report
     assert report["failover_ok_before"] == report["failover_recovered"] == 4, report

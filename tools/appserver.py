@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -21,6 +22,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+TRACEBACK = "Traceback (most recent call last)"
 
 
 def free_port() -> int:
@@ -103,6 +106,12 @@ class AppServer:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+    def log_text(self) -> str:
+        """What the server printed so far, without colour codes (Streamlit's tracebacks come coloured by Rich)."""
+        if self.log is None or not self.log.exists():
+            return ""
+        return ANSI_CODE.sub("", self.log.read_text(errors="replace"))
 
     @property
     def rss(self) -> float:

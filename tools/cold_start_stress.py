@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 import tempfile
 import time
@@ -27,11 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tools.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
+from tools.appserver import CHROMIUM, CHROMIUM_ARGS, TRACEBACK, AppServer  # noqa: E402
 
 # Every page, by its label in the sidebar's navigation, in the order a curious visitor would go.
 PAGES = ("Home", "Architecture", "Explorer", "Why", "Units", "Map", "Layers on trial", "Train", "Evaluate")
-ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
 RUN_DONE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 PANEL_FAILED = "could not be drawn"  # the app's own error boundary (app_pages/boundary.py)
 PREDICTION_TITLE_JS = """() => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")]
@@ -113,8 +111,8 @@ async def one_round(sessions: int, photo: Path, timeout_ms: int) -> dict:
                 await browser.close()
         finally:
             server.stop()
-        text = ANSI_CODE.sub("", log.read_text(errors="replace"))  # Streamlit's tracebacks come coloured (Rich)
-    tracebacks = text.count("Traceback (most recent call last)")
+        text = server.log_text()
+    tracebacks = text.count(TRACEBACK)
     return {
         "healthy_s": round(healthy_s, 1),
         "sessions": sessions,

@@ -10,7 +10,7 @@ Starts two ``streamlit run app.py`` replicas sharing one trained-models folder a
    after its check, and gives the same answer there;
 3. failover: one replica is killed (SIGKILL) under live sessions; each reconnects through nginx to
    the other replica and uploads again with the right answer; no model file is lost.
-Exits 1 if any check failed.
+Neither replica may log a traceback. Exits 1 if any check failed.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from fashion_viz.engine import Engine  # noqa: E402
 from fashion_viz.storage import list_model_files, load_checked_model  # noqa: E402
-from tools.appserver import CHROMIUM, CHROMIUM_ARGS, AppServer, free_port  # noqa: E402
+from tools.appserver import CHROMIUM, CHROMIUM_ARGS, TRACEBACK, AppServer, free_port  # noqa: E402
 from tools.stress_app import Photos, explore_session, explorer_upload_page, start_short_training, upload_and_read  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
@@ -204,7 +204,7 @@ async def main_async(args) -> dict:
         trained = folder / "trained-models"
         trained.mkdir()
         env = {"FASHION_VIZ_MODELS_DIR": str(trained)}
-        replicas = [AppServer(env=env).start(), AppServer(env=env).start()]
+        replicas = [AppServer(env=env, log=folder / f"replica{k}.log").start() for k in range(2)]
         nginx = Nginx([r.port for r in replicas], folder / "nginx").start()
         models_before = {p.name for p in list_model_files()}
         try:
@@ -226,6 +226,9 @@ async def main_async(args) -> dict:
             nginx.stop()
             for replica in replicas:
                 replica.stop()
+            logs = [replica.log_text() for replica in replicas]
+            results["server_tracebacks"] = sum(text.count(TRACEBACK) for text in logs)
+            results["server_log_excerpt"] = next((text[text.find(TRACEBACK):][:2000] for text in logs if TRACEBACK in text), "")
     return results
 
 
@@ -238,6 +241,7 @@ def failed(results: dict) -> bool:
         or results["failover_recovered"] != results["failover_sessions"]
         or results["failover_ok_before"] != results["failover_sessions"]
         or results["model_files_lost"]
+        or results["server_tracebacks"]
     )
 
 
